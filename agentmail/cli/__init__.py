@@ -1,0 +1,6 @@
+def main() -> None:
+    pass
+
+
+def sendmail_main() -> None:
+    pass

@@ -1,0 +1,92 @@
+"""Where the store lives and the limits that apply to it.
+
+`--home` or `AGENTMAIL_HOME` picks the store, default `~/.agentmail`. Optional overrides live in
+`$AGENTMAIL_HOME/config.json` ({"domain": ..., "max_title": ..., ...}) and in `AGENTMAIL_DOMAIN`.
+
+Paths are plain strings and Config a slotted class: pathlib costs ~9 ms and dataclasses ~14 ms of start-up, and
+this module is loaded by every `agentmail send` and every hook (see bench/).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import ConfigError
+
+DEFAULT_DOMAIN = "agents.localhost"
+
+# name -> (type, default) of the settings config.json may override
+SETTINGS: dict[str, tuple[type, object]] = {
+    "domain": (str, DEFAULT_DOMAIN),
+    "max_title": (int, 140),
+    "max_body": (int, 1400),
+    "max_attachments": (int, 1024 * 1024),  # total bytes of all attachments of one postcard
+    "max_message": (int, 10 * 1024 * 1024),  # SMTP SIZE, sendmail and IMAP APPEND cap
+}
+
+
+class Config:
+    __slots__ = ("home", "domain", "max_title", "max_body", "max_attachments", "max_message")
+
+    def __init__(self, home: str, domain: str = DEFAULT_DOMAIN, max_title: int = 140, max_body: int = 1400,
+                 max_attachments: int = 1024 * 1024, max_message: int = 10 * 1024 * 1024) -> None:
+        self.home = home
+        self.domain = domain
+        self.max_title = max_title
+        self.max_body = max_body
+        self.max_attachments = max_attachments
+        self.max_message = max_message
+
+    def __repr__(self) -> str:
+        return f"Config(home={self.home!r}, domain={self.domain!r})"
+
+    # --- paths (DESIGN.md, "The store") ---
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.home, *parts)
+
+    def maildir_path(self, name: str) -> str:
+        return os.path.join(self.home, "maildirs", name)
+
+    @property
+    def journal_path(self) -> str:
+        return os.path.join(self.home, "journal")
+
+    def address(self, name: str) -> str:
+        return f"{name}@{self.domain}"
+
+
+def default_home() -> str:
+    env = os.environ.get("AGENTMAIL_HOME")
+    if env:
+        return os.path.expanduser(env)
+    return os.path.join(os.path.expanduser("~"), ".agentmail")
+
+
+def load(home: str | None = None) -> Config:
+    """The configuration for `home` (else `$AGENTMAIL_HOME`, else ~/.agentmail)."""
+    path = os.path.abspath(os.path.expanduser(os.fspath(home)) if home else default_home())
+    cfg = Config(path)
+    conf_file = os.path.join(path, "config.json")
+    if os.path.exists(conf_file):
+        import json
+
+        try:
+            with open(conf_file, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {conf_file}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{conf_file}: expected a JSON object")
+        for key, value in data.items():
+            if key not in SETTINGS:
+                raise ConfigError(f"{conf_file}: unknown setting {key!r}")
+            want = SETTINGS[key][0]
+            if not isinstance(value, want) or isinstance(value, bool):
+                raise ConfigError(f"{conf_file}: {key} must be a {want.__name__}")
+            if isinstance(value, int) and value <= 0:
+                raise ConfigError(f"{conf_file}: {key} must be positive")
+            setattr(cfg, key, value.strip().lower() if isinstance(value, str) else value)
+    env_domain = os.environ.get("AGENTMAIL_DOMAIN")
+    if env_domain:
+        cfg.domain = env_domain.strip().lower()
+    return cfg
