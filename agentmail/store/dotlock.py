@@ -19,7 +19,7 @@ STALE_SECONDS = 120
 WAIT_SECONDS = 30.0
 
 
-def _is_stale(lock_path: str) -> bool:
+def is_stale(lock_path: str) -> bool:
     try:
         st = os.stat(lock_path)
         with open(lock_path, "rb") as fh:
@@ -57,7 +57,7 @@ class DotLock:
             try:
                 self.fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
-                if _is_stale(self.lock_path):
+                if is_stale(self.lock_path):
                     try:
                         os.unlink(self.lock_path)
                     except FileNotFoundError:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
 
 from .dotlock import DotLock
 from .maildir import Maildir, name_time, os_error, split_name
 
+TYPE_CHECKING = False  # not `from typing import`: typing costs ~9 ms of start-up
 if TYPE_CHECKING:
     from collections.abc import Iterable
 

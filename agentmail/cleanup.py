@@ -1,0 +1,74 @@
+"""`agentmail cleanup`: stale presence, dead process bindings, stale locks and stuck tmp files. Never mail.
+
+A file in tmp/ older than 36 hours is a delivery that died before publishing (the Maildir spec's own rule);
+nothing in new/ or cur/ is ever touched.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .store import presence, registry
+from .store.dotlock import is_stale
+from .store.maildir import Maildir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .config import Config
+
+TMP_MAX_AGE = 36 * 3600
+
+
+def _maildirs(cfg: Config) -> list[Maildir]:
+    boxes = [Maildir(cfg.journal_path)]
+    for name in registry.names(cfg):
+        root = Maildir(cfg.maildir_path(name))
+        boxes.append(root)
+        boxes.extend(root.folder(f) for f in root.folders())
+    return boxes
+
+
+def cleanup(cfg: Config, dry_run: bool = False, now: float | None = None) -> list[str]:
+    now = time.time() if now is None else now
+    actions: list[str] = []
+    for info in presence.all_presence(cfg):
+        if info.get("online") and not presence.is_live(info):
+            actions.append(f"mark {info.get('name')} offline (pid {info.get('pid')} is gone)")
+            if not dry_run:
+                presence.mark_offline(cfg, str(info.get("name")))
+    try:
+        bindings = os.listdir(cfg.path("sessions"))
+    except FileNotFoundError:
+        bindings = []
+    for entry in bindings:
+        if entry.startswith("pid-") and entry[4:].isdigit():
+            with open(cfg.path("sessions", entry), encoding="utf-8", errors="replace") as fh:
+                _, _, started = fh.readline().strip().partition(" ")
+            if not presence.pid_alive(int(entry[4:]), started or None):
+                actions.append(f"remove binding {entry} (process gone)")
+                if not dry_run:
+                    os.unlink(cfg.path("sessions", entry))
+    for box in _maildirs(cfg):
+        tmp = os.path.join(box.path, "tmp")
+        try:
+            names = os.listdir(tmp)
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            path = os.path.join(tmp, name)
+            try:
+                old = now - os.stat(path).st_mtime > TMP_MAX_AGE
+            except FileNotFoundError:
+                continue
+            if old:
+                actions.append(f"remove stuck tmp file {path}")
+                if not dry_run:
+                    os.unlink(path)
+        for lock in ("dovecot-uidlist.lock", "dovecot-keywords.lock"):
+            path = os.path.join(box.path, lock)
+            if os.path.exists(path) and is_stale(path):
+                actions.append(f"remove stale lock {path}")
+                if not dry_run:
+                    os.unlink(path)
+    return actions

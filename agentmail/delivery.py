@@ -1,0 +1,202 @@
+"""One `deliver()` for every path into the store: the CLI, SMTP, sendmail and IMAP APPEND.
+
+Two phases, so a failure leaves nothing half-done:
+1. stage: every copy (each recipient's, the sender's .Sent copy, the journal's) is written to its tmp/ and fsynced.
+   If any of them fails (disk full, permissions), every staged file is removed and nobody has the message.
+2. publish: each copy is linked into place (an atomic rename-like step that practically cannot fail once
+   staging worked). Should one still fail, the error names who got the message and who did not.
+
+Receipts (MDNs, RFC 8098) are filed into the recipient's .Receipts folder instead of the inbox, whichever path
+they come by, so they cost an agent no attention.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .errors import AgentmailError, StoreIOError, UnknownRecipientError
+from .format.address import parse_address
+from .format.encoding import format_date
+from .store import registry, uidlist
+from .store.dotlock import DotLock
+from .store.maildir import Maildir, Staged, split_name, to_lf
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from .config import Config
+
+VIA = {"cli": "local", "sendmail": "local", "smtp": "ESMTP", "imap": "IMAP"}
+
+
+class Delivery:
+    """What happened: the message's key, and for each account the folder and file name it got."""
+
+    __slots__ = ("key", "message_id", "delivered", "sent_copy", "is_receipt")
+
+    def __init__(self, key: str, message_id: str | None, is_receipt: bool) -> None:
+        self.key = key
+        self.message_id = message_id
+        self.is_receipt = is_receipt
+        self.delivered: dict[str, tuple[str, str]] = {}  # account -> (folder, file name)
+        self.sent_copy: tuple[str, str] | None = None
+
+
+class PartialDeliveryError(StoreIOError):
+    def __init__(self, reason: str, delivered: list[str], missed: list[str]) -> None:
+        got = ", ".join(delivered) or "nobody"
+        super().__init__(f"{reason}; delivered to {got}; NOT delivered to {', '.join(missed)}")
+        self.delivered = delivered
+        self.missed = missed
+
+
+def resolve_recipients(cfg: Config, recipients: Iterable[str], sender: str | None = None) -> list[str]:
+    """Account names for `recipients` (names or addresses), `all` expanded, duplicates dropped.
+
+    Raises UsageError for a malformed name, ForeignAddressError for another domain, and UnknownRecipientError
+    (exit 67, with the closest names) before anything is written.
+    """
+    out: list[str] = []
+    unknown: list[str] = []
+    for text in recipients:
+        name = parse_address(text, cfg.domain)
+        if name == registry.BROADCAST:
+            out.extend(n for n in registry.agent_names(cfg) if n != sender)
+            continue
+        real = registry.resolve(cfg, name)
+        if real is None:
+            unknown.append(name)
+        else:
+            out.append(real)
+    if unknown:
+        from .format.address import suggest
+
+        known = registry.names(cfg, include_aliases=True)
+        raise UnknownRecipientError(unknown, {n: suggest(n, known) for n in unknown})
+    if not out:
+        err = UnknownRecipientError([registry.BROADCAST])
+        err.message = "no recipients: there is no other agent account to deliver to"
+        raise err
+    return list(dict.fromkeys(out))
+
+
+def _header_block(data: bytes) -> bytes:
+    end = data.find(b"\n\n")
+    return data if end < 0 else data[:end]
+
+
+def is_receipt(data: bytes) -> bool:
+    """Is this an MDN (multipart/report; report-type=disposition-notification)?"""
+    head = _header_block(data).lower()
+    if b"disposition-notification" not in head:
+        return False
+    from .format.card import read_headers
+    from .format.mdn import is_mdn
+
+    return is_mdn(read_headers(data))
+
+
+def message_key(data: bytes) -> tuple[str, str | None]:
+    from .format.card import key_of, read_headers
+
+    mid = read_headers(data).get("message-id")
+    if mid:
+        return key_of(mid), mid
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:32], None
+
+
+def trace_headers(cfg: Config, *, via: str, rcpt: str | None, envelope_from: str, key: str,
+                  peer: str | None = None, proto: str | None = None, now: float | None = None) -> bytes:
+    """Return-Path, Delivered-To and Received (RFC 5321 4.4), naming the path the message came by."""
+    host = os.uname().nodename
+    stamp = format_date(time.time() if now is None else now)
+    frm = f"from {peer} " if peer else ""
+    target = f"\n\tfor <{rcpt}>" if rcpt else ""
+    lines = [f"Return-Path: <{envelope_from}>"]
+    if rcpt:
+        lines.append(f"Delivered-To: {rcpt}")
+    lines.append(f"Received: {frm}by {host} (agentmail) via {via}\n\twith {proto or VIA.get(via, via)} "
+                 f"id {key[:16]}{target}; {stamp}")
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+
+
+def _publish(staged: Staged, maildir: Maildir, subdir: str = "new", flags: str = "") -> str:
+    """Link a staged file into place and give it its UID while holding the uidlist lock.
+
+    Holding the lock means Dovecot (or our IMAP server) cannot see the file before its UID is recorded, so
+    the message can never get two UIDs.
+    """
+    lock = DotLock(os.path.join(maildir.path, uidlist.FILENAME))
+    lock.acquire()
+    try:
+        name = staged.commit(subdir, flags)
+        uidlist.append(maildir, [split_name(name)[0]], lock=lock)
+        return name
+    finally:
+        lock.release()
+
+
+def deliver(cfg: Config, data: bytes, recipients: Sequence[str], *, sender: str | None,
+            envelope_from: str | None = None, via: str = "cli", peer: str | None = None,
+            proto: str | None = None, save_sent: bool = True, now: float | None = None) -> Delivery:
+    """Deliver `data` (an RFC 5322 message) to local `recipients`. See the module docstring."""
+    registry.ensure_store(cfg)
+    names = resolve_recipients(cfg, recipients, sender)
+    body = to_lf(data)
+    key, mid = message_key(body)
+    receipt = is_receipt(body)
+    result = Delivery(key, mid, receipt)
+    if envelope_from is None:
+        envelope_from = cfg.address(sender) if sender else ""
+    folder = "Receipts" if receipt else "INBOX"
+
+    plan: list[tuple[str | None, Maildir, Staged, str, str]] = []  # (account, maildir, staged, subdir, flags)
+    try:
+        for name in names:
+            box = registry.mailbox(cfg, name, folder)
+            if not box.exists():
+                box.create(folder_marker=folder != "INBOX")
+            head = trace_headers(cfg, via=via, rcpt=cfg.address(name), envelope_from=envelope_from, key=key,
+                                 peer=peer, proto=proto, now=now)
+            plan.append((name, box, box.stage(head + body), "new", ""))
+        if sender and save_sent and not receipt and registry.resolve(cfg, sender) == sender:
+            box = registry.mailbox(cfg, sender, "Sent")
+            if not box.exists():
+                box.create(folder_marker=True)
+            head = trace_headers(cfg, via=via, rcpt=None, envelope_from=envelope_from, key=key, peer=peer,
+                                 proto=proto, now=now)
+            plan.append((None, box, box.stage(head + body), "cur", "S"))
+        journal = Maildir(cfg.journal_path)
+        envelope = ", ".join(cfg.address(n) for n in names)
+        head = trace_headers(cfg, via=via, rcpt=None, envelope_from=envelope_from, key=key, peer=peer,
+                             proto=proto, now=now) + f"X-Agentmail-Envelope-To: {envelope}\n".encode()
+        plan.append((None, journal, journal.stage(head + body), "new", ""))
+    except AgentmailError as exc:
+        for *_, staged, _, _ in plan:
+            staged.abort()
+        exc.message += " (nothing was delivered)"
+        raise
+
+    done: list[str] = []
+    published = 0
+    try:
+        for account, box, staged, subdir, flags in plan:
+            published += 1
+            if box.path == cfg.journal_path:
+                staged.commit(subdir, flags)
+                continue
+            filename = _publish(staged, box, subdir, flags)
+            if account:
+                result.delivered[account] = (folder, filename)
+                done.append(account)
+            else:
+                result.sent_copy = ("Sent", filename)
+    except AgentmailError as exc:
+        for _, _, staged, _, _ in plan[published - 1:]:
+            staged.abort()
+        raise PartialDeliveryError(str(exc), done, [n for n in names if n not in done]) from exc
+    return result
