@@ -1,0 +1,174 @@
+"""RFC 5322 3.4 address lists for ENVELOPE, following Dovecot's message-address.c behaviour
+with "fill missing" on: a missing local part becomes ``MISSING_MAILBOX``, a missing domain
+``MISSING_DOMAIN``; groups become a start marker (NIL NIL "name" NIL) and an end marker
+(NIL NIL NIL NIL) (RFC 3501 7.4.2); parsing stops at the first syntax error, keeping what was
+parsed before it. Display names stay raw (encoded words are not decoded), as Dovecot sends them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .rfc822 import Lexer
+
+MISSING_MAILBOX = b"MISSING_MAILBOX"
+MISSING_DOMAIN = b"MISSING_DOMAIN"
+
+
+@dataclass(frozen=True)
+class Address:
+    name: bytes | None
+    route: bytes | None
+    mailbox: bytes | None
+    host: bytes | None
+
+
+class _Stop(Exception):
+    pass
+
+
+def parse_address_list(value: bytes) -> list[Address]:
+    lex = Lexer(value)
+    out: list[Address] = []
+    try:
+        while True:
+            lex.skip_cfws()
+            if lex.at_end:
+                break
+            _mailbox_or_group(lex, out)
+            lex.skip_cfws()
+            if lex.peek() != 0x2C:  # ","
+                break
+            lex.pos += 1
+    except _Stop:
+        pass
+    return out
+
+
+def _phrase(lex: Lexer) -> bytes | None:
+    """phrase = 1*word, obs-phrase allows "." too; words joined by one space."""
+    words: list[bytes] = []
+    while True:
+        lex.skip_cfws()
+        if lex.peek() == 0x22:
+            q = lex.quoted_string()
+            words.append(q if q is not None else b"")
+            continue
+        w = lex.atom()
+        if w is None:
+            if lex.peek() == 0x2E and words:  # obs-phrase "."
+                lex.pos += 1
+                words[-1] += b"."
+                continue
+            break
+        words.append(w)
+    return b" ".join(words) if words else None
+
+
+def _mailbox_or_group(lex: Lexer, out: list[Address]) -> None:
+    start = lex.pos
+    lex.last_comment = None
+    name = _phrase(lex)
+    lex.skip_cfws()
+    nxt = lex.peek()
+    if nxt == 0x3C:  # "<": name-addr
+        out.append(_angle_addr(lex, name))
+        return
+    if nxt == 0x3A and name is not None:  # ":": group
+        lex.pos += 1
+        out.append(Address(None, None, name, None))
+        while True:
+            lex.skip_cfws()
+            if lex.at_end or lex.peek() == 0x3B:
+                break
+            if lex.peek() == 0x2C:
+                lex.pos += 1
+                continue
+            try:
+                _mailbox(lex, out)
+            except _Stop:
+                out.append(Address(None, None, None, None))
+                raise
+        if lex.peek() == 0x3B:
+            lex.pos += 1
+        out.append(Address(None, None, None, None))
+        return
+    lex.pos = start
+    _mailbox(lex, out)
+
+
+def _mailbox(lex: Lexer, out: list[Address]) -> None:
+    start = lex.pos
+    name = _phrase(lex)
+    lex.skip_cfws()
+    if lex.peek() == 0x3C:
+        out.append(_angle_addr(lex, name))
+        return
+    lex.pos = start
+    lex.last_comment = None
+    out.append(_addr_spec(lex, None, None))
+
+
+def _angle_addr(lex: Lexer, name: bytes | None) -> Address:
+    lex.pos += 1  # "<"
+    lex.skip_cfws()
+    route = None
+    if lex.peek() == 0x40:  # obs-route "@a,@b:"
+        hops = []
+        while lex.peek() == 0x40:
+            lex.pos += 1
+            lex.skip_cfws()
+            dom = _domain(lex)
+            hops.append(b"@" + (dom or b""))
+            lex.skip_cfws()
+            if lex.peek() == 0x2C:
+                lex.pos += 1
+                lex.skip_cfws()
+        if lex.peek() != 0x3A:
+            raise _Stop
+        lex.pos += 1
+        route = b",".join(hops)
+    addr = _addr_spec(lex, name, route, in_angle=True)
+    lex.skip_cfws()
+    if lex.peek() == 0x3E:
+        lex.pos += 1
+    return addr
+
+
+def _domain(lex: Lexer) -> bytes | None:
+    lex.skip_cfws()
+    if lex.peek() == 0x5B:  # domain-literal
+        end = lex.data.find(b"]", lex.pos)
+        end = len(lex.data) if end < 0 else end + 1
+        lit = lex.data[lex.pos : end]
+        lex.pos = end
+        return lit
+    return lex.dot_atom()
+
+
+def _addr_spec(lex: Lexer, name: bytes | None, route: bytes | None, in_angle: bool = False) -> Address:
+    lex.skip_cfws()
+    local_parts: list[bytes] = []
+    while True:
+        w = lex.word()
+        if w is None:
+            break
+        local_parts.append(w)
+        lex.skip_cfws()
+        if lex.peek() != 0x2E:
+            break
+        lex.pos += 1
+        lex.skip_cfws()
+    mailbox = b".".join(local_parts)
+    domain = None
+    lex.skip_cfws()
+    if lex.peek() == 0x40:
+        lex.pos += 1
+        domain = _domain(lex)
+    if not in_angle:
+        lex.skip_cfws()
+        if name is None and lex.last_comment is not None:
+            name = lex.last_comment
+    if not mailbox and domain is None and not in_angle and not lex.at_end and lex.peek() not in (0x2C, 0x3B):
+        raise _Stop
+    return Address(name, route, mailbox or MISSING_MAILBOX, domain or MISSING_DOMAIN)

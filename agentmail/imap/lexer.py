@@ -1,0 +1,223 @@
+"""Token reader over one complete command (RFC 3501 section 9 grammar).
+
+The framer (parser.py) hands over a command whose literals are all present, so a ``{n}`` here is
+always followed by CRLF and n bytes. Every method raises ``ImapBad`` with a readable text on a
+syntax error; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .errors import ImapBad
+from .wire import is_astring_char, is_atom_char
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUM = {m.lower(): i + 1 for i, m in enumerate(MONTHS)}
+
+
+class Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    # -------------------------------------------------------------- basics
+    def peek(self) -> str | None:
+        return chr(self.data[self.pos]) if self.pos < len(self.data) else None
+
+    def peek_digit(self) -> bool:
+        return self.pos < len(self.data) and 0x30 <= self.data[self.pos] <= 0x39
+
+    @property
+    def at_end(self) -> bool:
+        return self.pos >= len(self.data)
+
+    def rest_preview(self) -> str:
+        return self.data[self.pos : self.pos + 20].decode("latin-1")
+
+    def expect(self, ch: str) -> None:
+        if self.peek() != ch:
+            got = "end of line" if self.at_end else repr(self.rest_preview())
+            raise ImapBad(f"Expected {ch!r} at {got}")
+        self.pos += 1
+
+    def space(self) -> None:
+        if self.peek() != " ":
+            raise ImapBad("Missing argument" if self.at_end else f"Expected a space at {self.rest_preview()!r}")
+        self.pos += 1
+
+    def end(self) -> None:
+        if not self.at_end:
+            raise ImapBad(f"Unexpected extra arguments: {self.rest_preview()!r}")
+
+    # -------------------------------------------------------------- atoms and numbers
+    def _take(self, ok: object) -> bytes:
+        start = self.pos
+        d = self.data
+        while self.pos < len(d) and ok(d[self.pos]):  # type: ignore[operator]
+            self.pos += 1
+        return d[start : self.pos]
+
+    def atom(self) -> str:
+        tok = self._take(is_atom_char)
+        if not tok:
+            raise ImapBad("Missing argument" if self.at_end else f"Expected an atom at {self.rest_preview()!r}")
+        return tok.decode("ascii")
+
+    def atom_until(self, stops: str) -> str:
+        """An atom that also stops at the given characters (e.g. "[" in BODY[)."""
+        stop = frozenset(stops.encode())
+        tok = self._take(lambda b: is_atom_char(b) and b not in stop)
+        if not tok:
+            raise ImapBad("Missing argument" if self.at_end else f"Expected an atom at {self.rest_preview()!r}")
+        return tok.decode("ascii")
+
+    def tag(self) -> str:
+        tok = self._take(lambda b: is_astring_char(b) and b != 0x2B)
+        if not tok:
+            raise ImapBad("Missing or invalid tag")
+        return tok.decode("ascii")
+
+    def number(self) -> int:
+        tok = self._take(lambda b: 0x30 <= b <= 0x39)
+        if not tok:
+            raise ImapBad(f"Expected a number at {self.rest_preview()!r}")
+        n = int(tok)
+        if n > 0xFFFFFFFF:  # RFC 3501 9: number is a 32-bit unsigned integer
+            raise ImapBad("Number out of range")
+        return n
+
+    def nz_number(self) -> int:
+        n = self.number()
+        if n == 0:
+            raise ImapBad("Expected a non-zero number")
+        return n
+
+    # -------------------------------------------------------------- strings
+    def _literal(self) -> bytes:
+        self.expect("{")
+        n = self.number()
+        if self.peek() == "+":  # LITERAL+ (RFC 7888)
+            self.pos += 1
+        self.expect("}")
+        if self.data[self.pos : self.pos + 2] != b"\r\n":
+            raise ImapBad("Literal announcement must end the line")
+        self.pos += 2
+        if self.pos + n > len(self.data):  # pragma: no cover - the framer guarantees this
+            raise ImapBad("Literal data missing")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def _quoted(self) -> bytes:
+        self.expect('"')
+        out = bytearray()
+        d = self.data
+        while self.pos < len(d):
+            b = d[self.pos]
+            self.pos += 1
+            if b == 0x22:
+                return bytes(out)
+            if b == 0x5C:  # RFC 3501 9: "\" quoted-specials
+                if self.pos < len(d) and d[self.pos] in (0x22, 0x5C):
+                    out.append(d[self.pos])
+                    self.pos += 1
+                    continue
+                raise ImapBad("Invalid escape in quoted string (only \\\" and \\\\ are allowed)")
+            if b in (0x0D, 0x0A):
+                raise ImapBad("CR or LF in quoted string")
+            out.append(b)
+        raise ImapBad("Unterminated quoted string")
+
+    def string_bytes(self) -> bytes:
+        """string = quoted / literal"""
+        ch = self.peek()
+        if ch == '"':
+            return self._quoted()
+        if ch == "{":
+            return self._literal()
+        raise ImapBad("Missing argument" if self.at_end else f"Expected a string at {self.rest_preview()!r}")
+
+    def astring_bytes(self) -> bytes:
+        if self.peek() in ('"', "{"):
+            return self.string_bytes()
+        tok = self._take(is_astring_char)
+        if not tok:
+            raise ImapBad("Missing argument" if self.at_end else f"Expected a string at {self.rest_preview()!r}")
+        return tok
+
+    def astring(self) -> str:
+        return self.astring_bytes().decode("utf-8", "surrogateescape")
+
+    def nstring(self) -> str | None:
+        if self.data[self.pos : self.pos + 3].upper() == b"NIL" and not is_atom_char(
+            self.data[self.pos + 3] if self.pos + 3 < len(self.data) else 0x20
+        ):
+            self.pos += 3
+            return None
+        return self.string_bytes().decode("utf-8", "surrogateescape")
+
+    def list_mailbox(self) -> str:
+        """list-mailbox = 1*list-char / string; list-char adds % * ] to ATOM-CHAR."""
+        if self.peek() in ('"', "{"):
+            return self.string_bytes().decode("utf-8", "surrogateescape")
+        tok = self._take(lambda b: is_atom_char(b) or b in b"%*]")
+        if not tok:
+            raise ImapBad("Missing mailbox pattern")
+        return tok.decode("utf-8", "surrogateescape")
+
+    def mailbox(self) -> str:
+        """mailbox = "INBOX" / astring; INBOX in any case is INBOX (RFC 3501 5.1)."""
+        name = self.astring()
+        return "INBOX" if name.upper() == "INBOX" else name
+
+    # -------------------------------------------------------------- lists
+    def paren_list(self, item: str = "atom") -> list[str]:
+        """``(a b c)`` of atoms (flags: a leading backslash is allowed) or astrings."""
+        self.expect("(")
+        out: list[str] = []
+        while self.peek() != ")":
+            if out:
+                self.space()
+            out.append(self.flag() if item == "flag" else self.astring() if item == "astring" else self.atom())
+        self.expect(")")
+        return out
+
+    def flag(self) -> str:
+        """flag = "\\" atom / atom (keywords); ``\\*`` only appears in PERMANENTFLAGS."""
+        if self.peek() == "\\":
+            self.pos += 1
+            return "\\" + self.atom()
+        return self.atom()
+
+    def flag_list_or_single(self) -> list[str]:
+        if self.peek() == "(":
+            return self.paren_list("flag")
+        out = [self.flag()]
+        while self.peek() == " " and self.pos + 1 < len(self.data) and self.data[self.pos + 1] != 0x28:
+            self.space()
+            out.append(self.flag())
+        return out
+
+    # -------------------------------------------------------------- dates
+    def date(self) -> dt.date:
+        """date = date-text / DQUOTE date-text DQUOTE; date-text = d[d]-Mon-yyyy"""
+        quoted = self.peek() == '"'
+        if quoted:
+            self.pos += 1
+        tok = self._take(lambda b: b not in b' ")').decode("latin-1")
+        if quoted:
+            self.expect('"')
+        try:
+            day, mon, year = tok.split("-")
+            return dt.date(int(year), _MONTH_NUM[mon.lower()], int(day))
+        except (ValueError, KeyError):
+            raise ImapBad(f"Invalid date {tok!r} (expected e.g. 1-Feb-2024)") from None
+
+    def date_time(self) -> dt.datetime:
+        """date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE"""
+        raw = self._quoted().decode("latin-1")
+        try:
+            return dt.datetime.strptime(raw.strip(), "%d-%b-%Y %H:%M:%S %z")
+        except ValueError:
+            raise ImapBad(f"Invalid date-time {raw!r} (expected e.g. \"01-Feb-2024 10:00:00 +0000\")") from None

@@ -1,0 +1,254 @@
+"""A byte-exact MIME splitter (RFC 2045/2046) over a message AS SERVED (CRLF line endings).
+
+The stdlib ``email`` package re-serialises what it parses; IMAP needs exact byte ranges for
+BODY[section] and exact sizes for BODYSTRUCTURE, so this module only records offsets into the
+original bytes. Part boundaries follow RFC 2046 5.1.1: the CRLF before a boundary line belongs to
+the boundary, not to the part before it; a line matching an enclosing multipart's boundary also
+ends the inner parts (as in Dovecot's message-parser).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .rfc822 import Lexer, parse_params
+
+
+@dataclass(frozen=True)
+class HeaderField:
+    name: bytes  # as written, LWSP before the colon removed
+    value: bytes  # leading LWSP after the colon removed; folded lines joined by "\n" (see full_value)
+    raw: bytes  # the whole field as served, continuation lines and final CRLF included
+
+
+def parse_header(block: bytes) -> list[HeaderField]:
+    """Split a header block (which may include its terminating blank line) into fields.
+
+    ``value`` mimics Dovecot's ``full_value`` on an LF-stored Maildir file: the first line's text
+    after the colon (leading blanks stripped) and each continuation line (kept with its leading
+    blank), joined by a bare LF; the line endings themselves are not part of the value.
+    """
+    fields: list[HeaderField] = []
+    lines = block.splitlines(keepends=True)
+    cur: list[bytes] = []
+
+    def flush() -> None:
+        if not cur:
+            return
+        first = cur[0].rstrip(b"\r\n")
+        name, colon, rest = first.partition(b":")
+        if not colon:
+            fields.append(HeaderField(first, b"", b"".join(cur)))
+        else:
+            value = rest.lstrip(b" \t")
+            conts = [c.rstrip(b"\r\n") for c in cur[1:]]
+            full = b"\n".join([value, *conts])
+            fields.append(HeaderField(name.rstrip(b" \t"), full, b"".join(cur)))
+        cur.clear()
+
+    for line in lines:
+        if line in (b"\r\n", b"\n"):
+            break
+        if line[:1] in (b" ", b"\t") and cur:
+            cur.append(line)
+        else:
+            flush()
+            cur.append(line)
+    flush()
+    return fields
+
+
+def header_end(data: bytes, start: int, end: int) -> int:
+    """Offset just after the blank line ending the header that starts at ``start`` (or ``end``)."""
+    pos = start
+    while pos < end:
+        nl = data.find(b"\n", pos, end)
+        if nl < 0:
+            return end
+        line = data[pos : nl + 1]
+        if line in (b"\n", b"\r\n"):
+            return nl + 1
+        pos = nl + 1
+    return end
+
+
+@dataclass(frozen=True)
+class ContentType:
+    maintype: bytes  # as written (case kept, Dovecot echoes it)
+    subtype: bytes
+    params: tuple[tuple[bytes, bytes], ...]
+
+    def is_(self, maintype: str, subtype: str | None = None) -> bool:
+        if self.maintype.lower() != maintype.encode():
+            return False
+        return subtype is None or self.subtype.lower() == subtype.encode()
+
+    def param(self, name: str) -> bytes | None:
+        for k, v in self.params:
+            if k.lower() == name.encode():
+                return v
+        return None
+
+
+def parse_content_type(value: bytes) -> ContentType | None:
+    """RFC 2045 5.1; None when it does not parse (the part then counts as text/plain)."""
+    lex = Lexer(value)
+    lex.skip_cfws()
+    main = lex.mime_token()
+    if main is None:
+        return None
+    lex.skip_cfws()
+    if lex.peek() != 0x2F:  # "/"
+        return None
+    lex.pos += 1
+    lex.skip_cfws()
+    sub = lex.mime_token()
+    if sub is None:
+        return None
+    return ContentType(main, sub, tuple(parse_params(lex)))
+
+
+@dataclass
+class Part:
+    """One MIME entity: offsets into ``data`` (the whole served message)."""
+
+    data: bytes = field(repr=False)
+    start: int
+    body_start: int
+    end: int
+    fields: list[HeaderField]
+    content_type: ContentType | None  # None: no (parsable) Content-Type
+    default_rfc822: bool = False  # inside multipart/digest the default type is message/rfc822
+    children: list[Part] = field(default_factory=list)  # multipart only
+    message: Part | None = None  # message/rfc822 only: the encapsulated message
+    is_multipart: bool = False
+    close_end: int | None = None  # multipart only: end of a close-delimiter line lacking its LF
+
+    @property
+    def header(self) -> bytes:
+        return self.data[self.start : self.body_start]
+
+    @property
+    def body(self) -> bytes:
+        return self.data[self.body_start : self.end]
+
+    @property
+    def body_size(self) -> int:
+        return self.end - self.body_start
+
+    @property
+    def body_lines(self) -> int:
+        return self.data.count(b"\n", self.body_start, self.end)
+
+    @property
+    def is_rfc822(self) -> bool:
+        return self.message is not None
+
+    def field(self, name: str) -> HeaderField | None:
+        key = name.lower().encode()
+        for f in self.fields:
+            if f.name.lower() == key:
+                return f
+        return None
+
+
+_MAX_DEPTH = 50  # a hostile message cannot make us recurse without bound
+
+
+def parse_message(data: bytes) -> Part:
+    """Parse a whole message (CRLF bytes) into its part tree."""
+    return _parse_part(data, 0, len(data), [], False, 0)
+
+
+def _parse_part(data: bytes, start: int, end: int, bounds: list[bytes], digest: bool, depth: int) -> Part:
+    body_start = header_end(data, start, end)
+    fields = parse_header(data[start:body_start])
+    ctype: ContentType | None = None
+    cte_tok: bytes | None = None
+    seen_cte = False
+    for f in fields:
+        lname = f.name.lower()
+        if lname == b"content-type" and ctype is None:
+            ctype = parse_content_type(f.value)
+        elif lname == b"content-transfer-encoding" and not seen_cte:
+            seen_cte = True
+            lex = Lexer(f.value)
+            lex.skip_cfws()
+            cte_tok = lex.mime_token()
+    part = Part(data, start, body_start, end, fields, ctype, default_rfc822=digest and ctype is None)
+    if depth >= _MAX_DEPTH:
+        return part
+    if ctype is not None and ctype.is_("multipart"):
+        boundary = ctype.param("boundary")
+        if boundary:
+            part.is_multipart = True
+            part.children, part.close_end = _split_multipart(
+                data, body_start, end, [boundary, *bounds], ctype.is_("multipart", "digest"), depth)
+    elif (ctype is not None and ctype.is_("message", "rfc822")) or part.default_rfc822:
+        encoding = cte_tok.lower() if cte_tok else b"7bit"
+        # a base64/quoted-printable encoded message/rfc822 cannot be parsed as a message
+        if encoding in (b"7bit", b"8bit", b"binary"):
+            part.message = _parse_part(data, body_start, end, bounds, False, depth + 1)
+    return part
+
+
+def _boundary_at(data: bytes, pos: int, end: int, bounds: list[bytes]) -> int | None:
+    """Index into bounds of the boundary whose delimiter line starts at ``pos``, if any."""
+    if not data.startswith(b"--", pos):
+        return None
+    for i, b in enumerate(bounds):
+        if data.startswith(b, pos + 2) and pos + 2 + len(b) <= end:
+            return i
+    return None
+
+
+def _ends_in_close_line(part: Part) -> bool:
+    while part.message is not None:
+        part = part.message
+    return part.is_multipart and part.close_end == part.end
+
+
+def _extend(part: Part, end: int) -> None:
+    part.end = end
+    while part.message is not None:
+        part = part.message
+        part.end = end
+
+
+def _split_multipart(data: bytes, start: int, end: int, bounds: list[bytes], digest: bool,
+                     depth: int) -> tuple[list[Part], int | None]:
+    """Children of a multipart body in [start, end); bounds[0] is this multipart's boundary.
+    Also returns where the close-delimiter line ends (None if there is none)."""
+    children: list[Part] = []
+    part_start: int | None = None  # start of the child being collected
+    pos = start
+    while pos < end:
+        nl = data.find(b"\n", pos, end)
+        line_end = end if nl < 0 else nl + 1
+        which = _boundary_at(data, pos, end, bounds)
+        if which is not None:
+            if part_start is not None:
+                # the CRLF (or LF) before the boundary line belongs to the delimiter
+                part_end = pos
+                if part_end > part_start and data[part_end - 1] == 0x0A:
+                    part_end -= 1
+                    if part_end > part_start and data[part_end - 1] == 0x0D:
+                        part_end -= 1
+                child = _parse_part(data, part_start, max(part_start, part_end), bounds, digest, depth + 1)
+                if _ends_in_close_line(child):
+                    # The CRLF ending an inner close-delimiter line was consumed with that line, so
+                    # Dovecot leaves it in the part instead of giving it to the next boundary.
+                    _extend(child, pos)
+                children.append(child)
+                part_start = None
+            if which != 0:
+                return children, None  # an enclosing multipart's boundary ends this one
+            closing = data.startswith(b"--", pos + 2 + len(bounds[0]))
+            if closing:
+                # only a close line cut off by the region end (no LF of its own) matters
+                return children, (line_end if nl < 0 else None)
+            part_start = line_end
+        pos = line_end
+    if part_start is not None:
+        children.append(_parse_part(data, part_start, end, bounds, digest, depth + 1))
+    return children, None

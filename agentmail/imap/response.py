@@ -1,0 +1,288 @@
+"""Response objects and their serialisation (objects in, bytes out).
+
+RFC 3501 section 7 / RFC 9051 section 7. Every response object has ``to_bytes()`` giving the
+complete wire form including the final CRLF. Data values inside responses are plain Python
+objects, serialised by :func:`encode_value`:
+
+=================  =====================================================================
+``None``           NIL
+``int``            a number
+``bytes``/``str``  a string: quoted, or a literal when it holds CR/LF/8-bit (``wire.nstring``)
+``Atom``           sent verbatim (flags, keywords, ``\\Noselect``, response-code atoms)
+``AString``        an atom when possible, else a string (mailbox names)
+``Literal``        always a literal (BODY[...] data, as Dovecot does)
+``Human``          Dovecot's "string for humans" (subjects and display names in ENVELOPE)
+``Raw``            pre-serialised bytes, inserted as they are
+list/tuple         a parenthesised list
+=================  =====================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Union
+
+from . import wire
+
+
+@dataclass(frozen=True)
+class Atom:
+    text: str
+
+
+@dataclass(frozen=True)
+class AString:
+    text: str
+
+
+@dataclass(frozen=True)
+class Literal:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Human:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Raw:
+    data: bytes
+
+
+Value = Union[None, int, bytes, str, Atom, AString, Literal, Human, Raw, "list[Value]", "tuple[Value, ...]"]
+
+
+def encode_value(value: Value) -> bytes:
+    out = bytearray()
+    _encode(value, out)
+    return bytes(out)
+
+
+def _encode(value: Value, out: bytearray) -> None:
+    if value is None:
+        out += b"NIL"
+    elif isinstance(value, bool):
+        raise TypeError("booleans have no IMAP form")
+    elif isinstance(value, int):
+        out += str(value).encode()
+    elif isinstance(value, (bytes, str)):
+        out += wire.nstring(value)
+    elif isinstance(value, Atom):
+        out += value.text.encode()
+    elif isinstance(value, AString):
+        out += wire.astring(value.text)
+    elif isinstance(value, Literal):
+        out += wire.literal(value.data)
+    elif isinstance(value, Human):
+        out += wire.human(value.data)
+    elif isinstance(value, Raw):
+        out += value.data
+    else:
+        out += b"("
+        for i, item in enumerate(value):
+            if i:
+                out += b" "
+            _encode(item, out)
+        out += b")"
+
+
+# ---------------------------------------------------------------- response codes (RFC 3501 7.1)
+
+
+@dataclass(frozen=True)
+class ResponseCode:
+    """``[NAME args]``: args are serialised verbatim after a space (e.g. ``APPENDUID 7 3``)."""
+
+    name: str
+    args: str | None = None
+
+    def to_bytes(self) -> bytes:
+        if self.args is None:
+            return b"[" + self.name.encode() + b"]"
+        return b"[" + self.name.encode() + b" " + self.args.encode("utf-8") + b"]"
+
+
+def code_permanentflags(flags: Iterable[str]) -> ResponseCode:
+    return ResponseCode("PERMANENTFLAGS", "(" + " ".join(flags) + ")")
+
+
+# ---------------------------------------------------------------- responses
+
+
+class Response:
+    """Base class: everything the server writes."""
+
+    def to_bytes(self) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _text(text: str) -> bytes:
+    # resp-text may not hold CR/LF (RFC 3501 9: text = 1*TEXT-CHAR)
+    return text.replace("\r", " ").replace("\n", " ").encode("utf-8")
+
+
+@dataclass(frozen=True)
+class StatusResponse(Response):
+    """A tagged or untagged OK / NO / BAD / PREAUTH / BYE (RFC 3501 7.1)."""
+
+    status: str
+    text: str = ""
+    code: ResponseCode | None = None
+    tag: str | None = None  # None: untagged ("*")
+
+    def to_bytes(self) -> bytes:
+        head = (self.tag or "*").encode() + b" " + self.status.encode()
+        if self.code is not None:
+            head += b" " + self.code.to_bytes()
+        if self.text or self.code is None:
+            head += b" " + _text(self.text or self.status.capitalize())
+        return head + b"\r\n"
+
+
+def ok(tag: str | None, text: str, code: ResponseCode | None = None) -> StatusResponse:
+    return StatusResponse("OK", text, code, tag)
+
+
+def no(tag: str | None, text: str, code: ResponseCode | None = None) -> StatusResponse:
+    return StatusResponse("NO", text, code, tag)
+
+
+def bad(tag: str | None, text: str, code: ResponseCode | None = None) -> StatusResponse:
+    return StatusResponse("BAD", text, code, tag)
+
+
+def bye(text: str, code: ResponseCode | None = None) -> StatusResponse:
+    return StatusResponse("BYE", text, code, None)
+
+
+@dataclass(frozen=True)
+class ContinuationRequest(Response):
+    """``+ text`` (RFC 3501 7.5); ``data`` is sent instead of text when set (SASL challenges)."""
+
+    text: str = "Ready"
+    data: bytes | None = None
+
+    def to_bytes(self) -> bytes:
+        if self.data is not None:
+            return b"+ " + self.data + b"\r\n"
+        return b"+ " + _text(self.text) + b"\r\n"
+
+
+@dataclass(frozen=True)
+class Untagged(Response):
+    """``* <payload>``: payload items are values joined by spaces (generic untagged data)."""
+
+    items: tuple[Value, ...]
+
+    def to_bytes(self) -> bytes:
+        return b"* " + b" ".join(encode_value(v) for v in self.items) + b"\r\n"
+
+
+@dataclass(frozen=True)
+class CapabilityResponse(Response):
+    capabilities: tuple[str, ...]
+
+    def to_bytes(self) -> bytes:
+        return b"* CAPABILITY " + " ".join(self.capabilities).encode() + b"\r\n"
+
+
+@dataclass(frozen=True)
+class ListResponse(Response):
+    """``* LIST (attrs) "delim" name`` (RFC 3501 7.2.2; extended data per RFC 5258)."""
+
+    attributes: tuple[str, ...]
+    delimiter: str | None
+    mailbox: str  # on-the-wire (modified UTF-7) name
+    command: str = "LIST"
+    extended: tuple[Value, ...] = ()
+
+    def to_bytes(self) -> bytes:
+        out = b"* " + self.command.encode() + b" (" + " ".join(self.attributes).encode() + b") "
+        out += encode_value(self.delimiter) + b" " + wire.astring(self.mailbox)
+        if self.extended:
+            out += b" " + encode_value(list(self.extended))
+        return out + b"\r\n"
+
+
+@dataclass(frozen=True)
+class StatusDataResponse(Response):
+    """``* STATUS mailbox (MESSAGES 3 UIDNEXT 9)`` (RFC 3501 7.2.4)."""
+
+    mailbox: str
+    items: tuple[tuple[str, int], ...]
+
+    def to_bytes(self) -> bytes:
+        body = " ".join(f"{k} {v}" for k, v in self.items).encode()
+        return b"* STATUS " + wire.astring(self.mailbox) + b" (" + body + b")\r\n"
+
+
+@dataclass(frozen=True)
+class FlagsResponse(Response):
+    flags: tuple[str, ...]
+
+    def to_bytes(self) -> bytes:
+        return b"* FLAGS (" + " ".join(self.flags).encode() + b")\r\n"
+
+
+@dataclass(frozen=True)
+class NumberResponse(Response):
+    """``* n EXISTS`` / ``* n RECENT`` / ``* n EXPUNGE`` (RFC 3501 7.3, 7.4.1)."""
+
+    number: int
+    name: str
+
+    def to_bytes(self) -> bytes:
+        return b"* %d %s\r\n" % (self.number, self.name.encode())
+
+
+def exists(n: int) -> NumberResponse:
+    return NumberResponse(n, "EXISTS")
+
+
+def recent(n: int) -> NumberResponse:
+    return NumberResponse(n, "RECENT")
+
+
+def expunge(n: int) -> NumberResponse:
+    return NumberResponse(n, "EXPUNGE")
+
+
+@dataclass(frozen=True)
+class SearchResponse(Response):
+    numbers: tuple[int, ...]
+
+    def to_bytes(self) -> bytes:
+        return b"* SEARCH" + b"".join(b" %d" % n for n in self.numbers) + b"\r\n"
+
+
+@dataclass(frozen=True)
+class FetchResponse(Response):
+    """``* seq FETCH (name value ...)`` (RFC 3501 7.4.2); names are sent verbatim."""
+
+    seq: int
+    items: Sequence[tuple[str, Value]] = field(default_factory=tuple)
+
+    def to_bytes(self) -> bytes:
+        out = bytearray(b"* %d FETCH (" % self.seq)
+        for i, (name, value) in enumerate(self.items):
+            if i:
+                out += b" "
+            out += name.encode() + b" "
+            _encode(value, out)
+        out += b")\r\n"
+        return bytes(out)
+
+
+@dataclass(frozen=True)
+class EnabledResponse(Response):
+    capabilities: tuple[str, ...]
+
+    def to_bytes(self) -> bytes:
+        return b"* ENABLED" + b"".join(b" " + c.encode() for c in self.capabilities) + b"\r\n"
+
+
+def flag_list(flags: Iterable[str]) -> Raw:
+    """A parenthesised flag list, e.g. ``(\\Seen $MDNSent)``."""
+    return Raw(b"(" + " ".join(flags).encode() + b")")

@@ -1,0 +1,175 @@
+"""SEARCH keys (RFC 3501 6.4.4) as a small tree, and their parser."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from .errors import ImapBad
+from .lexer import Reader
+from .seqset import SEQSET_CHARS, SequenceSet
+
+
+@dataclass(frozen=True)
+class SAll:
+    pass
+
+
+@dataclass(frozen=True)
+class SAnd:
+    keys: tuple[SearchKey, ...]
+
+
+@dataclass(frozen=True)
+class SOr:
+    left: SearchKey
+    right: SearchKey
+
+
+@dataclass(frozen=True)
+class SNot:
+    key: SearchKey
+
+
+@dataclass(frozen=True)
+class SFlag:
+    """A system flag (``\\Seen``) or keyword, present or absent."""
+
+    flag: str
+    present: bool = True
+
+
+@dataclass(frozen=True)
+class SSeq:
+    sequence: SequenceSet
+    uid: bool = False
+
+
+@dataclass(frozen=True)
+class SHeader:
+    """FROM/TO/CC/BCC/SUBJECT/HEADER: case-insensitive substring of the (decoded) field.
+    An empty value matches every message that has the field (RFC 3501 6.4.4 HEADER)."""
+
+    field: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SText:
+    """BODY (body only) or TEXT (header and body)."""
+
+    where: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SDate:
+    """``field`` is "internal" (BEFORE/ON/SINCE) or "sent" (SENTBEFORE/...); ``op`` is
+    "before", "on" or "since"; comparisons are by day, ignoring time and zone (RFC 3501 6.4.4)."""
+
+    field: str
+    op: str
+    date: dt.date
+
+
+@dataclass(frozen=True)
+class SSize:
+    op: str  # "larger" or "smaller"
+    size: int
+
+
+SearchKey = SAll | SAnd | SOr | SNot | SFlag | SSeq | SHeader | SText | SDate | SSize
+
+_FLAG_KEYS = {
+    "ANSWERED": ("\\Answered", True), "DELETED": ("\\Deleted", True), "DRAFT": ("\\Draft", True),
+    "FLAGGED": ("\\Flagged", True), "SEEN": ("\\Seen", True), "RECENT": ("\\Recent", True),
+    "UNANSWERED": ("\\Answered", False), "UNDELETED": ("\\Deleted", False),
+    "UNDRAFT": ("\\Draft", False), "UNFLAGGED": ("\\Flagged", False), "UNSEEN": ("\\Seen", False),
+    "OLD": ("\\Recent", False),
+}
+_HEADER_KEYS = {"FROM": "From", "TO": "To", "CC": "Cc", "BCC": "Bcc", "SUBJECT": "Subject"}
+_DATE_KEYS = {
+    "BEFORE": ("internal", "before"), "ON": ("internal", "on"), "SINCE": ("internal", "since"),
+    "SENTBEFORE": ("sent", "before"), "SENTON": ("sent", "on"), "SENTSINCE": ("sent", "since"),
+}
+_MAX_DEPTH = 100
+
+
+def parse_search(r: Reader) -> tuple[str | None, SearchKey]:
+    """``[CHARSET x SP] 1*search-key`` up to the end of the command."""
+    charset = None
+    save = r.pos
+    if r.atom_until("(").upper() == "CHARSET":
+        r.space()
+        charset = r.astring()
+        r.space()
+    else:
+        r.pos = save
+    keys = [_key(r, 0)]
+    while not r.at_end:
+        r.space()
+        keys.append(_key(r, 0))
+    return charset, keys[0] if len(keys) == 1 else SAnd(tuple(keys))
+
+
+def _value(r: Reader) -> str:
+    r.space()
+    return r.astring()
+
+
+def _key(r: Reader, depth: int) -> SearchKey:
+    if depth > _MAX_DEPTH:
+        raise ImapBad("SEARCH keys nested too deeply")
+    if r.peek() == "(":
+        r.expect("(")
+        keys = [_key(r, depth + 1)]
+        while r.peek() == " ":
+            r.space()
+            keys.append(_key(r, depth + 1))
+        if r.peek() != ")":
+            raise ImapBad("Unbalanced parentheses in SEARCH")
+        r.expect(")")
+        return keys[0] if len(keys) == 1 else SAnd(tuple(keys))
+    if r.peek() is not None and (r.peek_digit() or r.peek() == "*"):
+        text = r.atom_until("()")
+        if not set(text) <= SEQSET_CHARS:
+            raise ImapBad(f"Invalid sequence set {text!r}")
+        return SSeq(SequenceSet.parse(text))
+    word = r.atom_until("()").upper()
+    if word == "ALL":
+        return SAll()
+    if word == "NEW":  # RFC 3501: RECENT UNSEEN
+        return SAnd((SFlag("\\Recent"), SFlag("\\Seen", False)))
+    if word in _FLAG_KEYS:
+        flag, present = _FLAG_KEYS[word]
+        return SFlag(flag, present)
+    if word in ("KEYWORD", "UNKEYWORD"):
+        r.space()
+        return SFlag(r.atom(), word == "KEYWORD")
+    if word in _HEADER_KEYS:
+        return SHeader(_HEADER_KEYS[word], _value(r))
+    if word == "HEADER":
+        name = _value(r)
+        return SHeader(name, _value(r))
+    if word in ("BODY", "TEXT"):
+        return SText(word, _value(r))
+    if word in _DATE_KEYS:
+        r.space()
+        fld, op = _DATE_KEYS[word]
+        return SDate(fld, op, r.date())
+    if word in ("LARGER", "SMALLER"):
+        r.space()
+        return SSize(word.lower(), r.number())
+    if word == "UID":
+        r.space()
+        text = r.atom_until("()")
+        return SSeq(SequenceSet.parse(text), uid=True)
+    if word == "NOT":
+        r.space()
+        return SNot(_key(r, depth + 1))
+    if word == "OR":
+        r.space()
+        left = _key(r, depth + 1)
+        r.space()
+        return SOr(left, _key(r, depth + 1))
+    raise ImapBad(f"Unknown SEARCH key {word!r}")

@@ -1,0 +1,176 @@
+"""Record Dovecot's answers for the message corpus (run by hand, output committed).
+
+    python tests/imap/dovecot_oracle.py      # needs /usr/sbin/dovecot and root (mail_uid vmail)
+
+Starts Dovecot on a temp Maildir holding tests/imap/corpus/*.eml (LF endings, as agentmail stores
+them), asks for every FETCH item in ITEMS per message over a raw socket and writes the exact
+untagged FETCH lines to tests/imap/corpus/dovecot.json, so test_message.py can compare byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+CORPUS = HERE / "corpus"
+
+ITEMS = [
+    "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE", "BODY",
+    "BODY.PEEK[]", "BODY.PEEK[HEADER]", "BODY.PEEK[TEXT]", "BODY.PEEK[MIME]",
+    "BODY.PEEK[1]", "BODY.PEEK[1.MIME]", "BODY.PEEK[1.HEADER]", "BODY.PEEK[1.TEXT]",
+    "BODY.PEEK[2]", "BODY.PEEK[2.MIME]", "BODY.PEEK[2.HEADER]", "BODY.PEEK[2.TEXT]",
+    "BODY.PEEK[2.1]", "BODY.PEEK[2.2]", "BODY.PEEK[2.1.MIME]", "BODY.PEEK[2.1.1]", "BODY.PEEK[2.1.2]",
+    "BODY.PEEK[3]", "BODY.PEEK[3.MIME]", "BODY.PEEK[4]",
+    "BODY.PEEK[HEADER.FIELDS (From Subject)]", "BODY.PEEK[HEADER.FIELDS (subject X-Missing date)]",
+    "BODY.PEEK[HEADER.FIELDS.NOT (Received Return-Path subject)]",
+    "BODY.PEEK[2.HEADER.FIELDS (Subject)]",
+    "BODY.PEEK[]<0.20>", "BODY.PEEK[]<10.5>", "BODY.PEEK[TEXT]<3.7>", "BODY.PEEK[1]<100000.5>",
+    "BODY.PEEK[HEADER]<0.1>", "RFC822.HEADER", "RFC822.TEXT",
+]
+
+
+def read_reply(sock: socket.socket, tag: bytes, buf: bytearray) -> bytes:
+    out = bytearray()
+    while True:
+        while b"\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        i = buf.index(b"\r\n") + 2
+        line = bytes(buf[:i])
+        del buf[:i]
+        out += line
+        m = re.search(rb"\{(\d+)\}\r\n$", line)
+        if m:
+            n = int(m.group(1))
+            while len(buf) < n:
+                buf += sock.recv(65536)
+            out += buf[:n]
+            del buf[:n]
+            continue
+        if line.startswith(tag + b" "):
+            return bytes(out)
+
+
+def main() -> None:
+    try:
+        pwd.getpwnam("vmail")
+    except KeyError:
+        subprocess.run(["useradd", "-r", "-M", "vmail"], check=True)
+    tmp = Path(tempfile.mkdtemp(prefix="dovecot-oracle-"))
+    names = sorted(p.stem for p in CORPUS.glob("*.eml"))
+    md = tmp / "maildirs" / "u"
+    for d in ("cur", "new", "tmp"):
+        (md / d).mkdir(parents=True)
+    for i, name in enumerate(names, 1):
+        data = (CORPUS / f"{name}.eml").read_bytes()
+        (md / "cur" / f"1700000000.M{i}P1.host:2,S").write_bytes(data)
+    (tmp / "passwd").write_text("u:{PLAIN}pw\n")
+    for d in ("run", "state", "home"):
+        (tmp / d).mkdir()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    conf = tmp / "dovecot.conf"
+    conf.write_text(f"""protocols = imap
+listen = 127.0.0.1
+base_dir = {tmp}/run
+state_dir = {tmp}/state
+instance_name = oracle{port}
+log_path = /dev/stderr
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_uid = vmail
+mail_gid = vmail
+mail_location = maildir:{tmp}/maildirs/%n:LAYOUT=maildir++:INDEX=MEMORY
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n {tmp}/passwd
+}}
+userdb {{
+  driver = static
+  args = home={tmp}/home/%n
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+""")
+    subprocess.run(["chown", "-R", "vmail:vmail", str(tmp)], check=True)
+    os.chmod(tmp, 0o755)
+    proc = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(conf)])
+    try:
+        for _ in range(100):
+            try:
+                s = socket.create_connection(("127.0.0.1", port))
+                break
+            except OSError:
+                time.sleep(0.1)
+        buf = bytearray()
+        while b"\r\n" not in buf:
+            buf += s.recv(4096)
+        buf.clear()
+        n = 0
+
+        def cmd(text: str) -> bytes:
+            nonlocal n
+            n += 1
+            tag = f"t{n}".encode()
+            s.sendall(tag + b" " + text.encode() + b"\r\n")
+            return read_reply(s, tag, buf)
+
+        cmd("LOGIN u pw")
+        cmd("SELECT INBOX")
+        result: dict[str, dict[str, str]] = {}
+        for i, name in enumerate(names, 1):
+            result[name] = {}
+            for item in ITEMS:
+                reply = cmd(f"FETCH {i} ({item})")
+                lines = reply.rsplit(b"\r\n", 2)
+                untagged = reply[: len(reply) - len(lines[-2]) - 2]
+                result[name][item] = untagged.decode("latin-1")
+        search = {}
+        for q in ["SUBJECT green", "FROM alice", "BODY München", "TEXT Grüße", "HEADER Importance high",
+                  "SENTBEFORE 5-Jun-2024", "SENTON 4-Jun-2024", "SENTSINCE 4-Jun-2024", "LARGER 700",
+                  "SMALLER 300", "OR FROM carol TO carol", "NOT BODY build", "TO team", "CC undisclosed",
+                  "BCC x", "HEADER Message-ID multi", "TEXT report", "BODY AAECAwQF", "SUBJECT Größe",
+                  "HEADER X-Missing \"\"", "HEADER subject \"\"", "FROM \"\"", "SUBJECT folded"]:
+            raw = q.encode()
+            if any(b > 127 for b in raw):
+                n += 1
+                tag = f"t{n}".encode()
+                enc = q.split(" ", 1)
+                lit = enc[1].encode()
+                s.sendall(tag + f" SEARCH CHARSET UTF-8 {enc[0]} {{{len(lit)}+}}\r\n".encode() + lit + b"\r\n")
+                reply = read_reply(s, tag, buf)
+            else:
+                reply = cmd(f"SEARCH {q}")
+            search[q] = reply.split(b"\r\n")[0].decode("latin-1")
+        out = {"names": names, "fetch": result, "search": search}
+        (CORPUS / "dovecot.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+        cmd("LOGOUT")
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
