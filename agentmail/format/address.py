@@ -101,7 +101,7 @@ def split_address(text: str) -> tuple[str, str]:
         or not local
         or not domain
         or any(c in bad or not c.isprintable() for c in local + domain)
-        or "@" in domain
+        or "@" in local
     ):
         raise UsageError(f"invalid address {_show(text)}: expected name@domain")
     return local, domain.lower()

@@ -158,18 +158,28 @@ def base64_lines(data: bytes) -> bytes:
 _ATTR_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&+-.^_`|~")
 
 
-def filename_param(filename: str) -> str:
-    """The `filename` parameter of Content-Disposition, with the leading `; `.
+def filename_param(filename: str, used: int = len("Content-Disposition: attachment")) -> str:
+    """The `filename` parameter of Content-Disposition, with its leading `;`, for a header line
+    already `used` characters long.
 
     Printable ASCII goes in a quoted string; anything else uses RFC 2231 `filename*=utf-8''...`
     percent-encoding, split into `filename*0*`, `filename*1*`, ... continuations (RFC 2231 3)
-    to keep lines short. Callers have refused quotes, backslashes and control characters.
+    when long. The parameter moves to a folded line when the header would pass 78 characters.
+    Callers have refused quotes, backslashes and control characters.
     """
     if filename.isascii():
-        return f'; filename="{filename}"'
-    enc = "".join(chr(b) if b in _ATTR_CHARS else f"%{b:02X}" for b in filename.encode("utf-8"))
-    if len(enc) <= 50:
-        return f"; filename*=utf-8''{enc}"
+        param = f'filename="{filename}"'
+    else:
+        enc = "".join(chr(b) if b in _ATTR_CHARS else f"%{b:02X}" for b in filename.encode("utf-8"))
+        if len(enc) > 60:
+            return _continuations(enc)
+        param = f"filename*=utf-8''{enc}"
+    if used + 2 + len(param) <= LINE:
+        return "; " + param
+    return ";\n " + param
+
+
+def _continuations(enc: str) -> str:
     parts: list[str] = []
     while enc:
         cut = min(50, len(enc))

@@ -78,10 +78,10 @@ def build_mdn(
     boundary = f"=_agentmail_{key}"
 
     if disposition == "displayed":
-        human = f'Your postcard "{title}" to {reader} was displayed to its recipient.\n'
+        human = f"Your postcard to {reader} was displayed to its recipient.\n"
     else:
-        human = f'Your postcard "{title}" to {reader} was filed by its recipient\'s clerk.\n'
-    human += f"Message-ID: {mid}\n"
+        human = f"Your postcard to {reader} was filed by the recipient's clerk.\n"
+    human += f"\nTitle: {title}\nMessage-ID: {mid}\n"
     cte, text = encode_body(human)
     head = "\n".join(
         [

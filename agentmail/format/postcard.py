@@ -264,7 +264,7 @@ def build(draft: Draft, limits: Limits | None, domain: str) -> Built:
 
     # RFC 2046 5.1: the boundary is derived from the key; "=_" cannot occur in base64 or QP output.
     boundary = f"=_agentmail_{key}"
-    head.append(f'Content-Type: multipart/mixed; boundary="{boundary}"')
+    head.append(f'Content-Type: multipart/mixed;\n boundary="{boundary}"')
     # The LF before a delimiter belongs to the delimiter (RFC 2046 5.1.1): add one so the text
     # keeps its final newline.
     out = [("\n".join(head) + f"\n\n--{boundary}\n" + text_headers + "\n").encode(), text, b"\n"]
