@@ -32,8 +32,8 @@ def has_keyword(item: Item, keyword: str) -> bool:
 def wants_receipt(cfg: Config, item: Item, reader: str) -> str | None:
     """The local account a receipt for `item` should go to, or None."""
     target = item.headers.get("disposition-notification-to")
-    if not target or item.folder in ("Sent", "Receipts"):
-        return None
+    if not target or item.folder in ("Sent", "Receipts") or not item.headers.get("message-id"):
+        return None  # an MDN names the original by its Message-ID (RFC 8098 3.2.5): none, no receipt
     if item.headers.get("auto-submitted", "no").strip().lower() != "no":
         return None
     try:

@@ -9,7 +9,6 @@ also releases the lock (Dovecot's file_dotlock_replace).
 from __future__ import annotations
 
 import os
-import random
 import time
 
 from ..errors import TempFailError
@@ -65,7 +64,8 @@ class DotLock:
                     continue
                 if time.monotonic() > deadline:
                     raise TempFailError(f"{self.lock_path} is held by another process; try again") from None
-                time.sleep(delay * (0.5 + random.random()))
+                # jitter from the clock's low bits: `random` would cost ~1.3 ms of start-up on every send
+                time.sleep(delay * (0.5 + (time.perf_counter_ns() % 1000) / 1000))
                 delay = min(delay * 2, 0.05)
                 continue
             except OSError as exc:
