@@ -33,7 +33,7 @@ class Reader:
         return self.pos >= len(self.data)
 
     def rest_preview(self) -> str:
-        return self.data[self.pos : self.pos + 20].decode("latin-1")
+        return self.data[self.pos : self.pos + 20].decode("ascii", "backslashreplace")
 
     def expect(self, ch: str) -> None:
         if self.peek() != ch:
@@ -70,6 +70,14 @@ class Reader:
         tok = self._take(lambda b: is_atom_char(b) and b not in stop)
         if not tok:
             raise ImapBad("Missing argument" if self.at_end else f"Expected an atom at {self.rest_preview()!r}")
+        return tok.decode("ascii")
+
+    def sequence_set_token(self) -> str:
+        """The characters of a sequence set ("*" is not an atom character, so not atom())."""
+        tok = self._take(lambda b: b in b"0123456789:*,$")
+        if not tok:
+            where = "Missing sequence set" if self.at_end else f"Expected a sequence set at {self.rest_preview()!r}"
+            raise ImapBad(where)
         return tok.decode("ascii")
 
     def tag(self) -> str:

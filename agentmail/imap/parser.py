@@ -144,7 +144,9 @@ class CommandParser:
             if self._raw:
                 self._raw = False
                 return RawLine(line.rstrip(b"\r\n") if line.endswith(b"\r\n") else line[:-1])
-            return self._line(line)
+            event = self._line(line)
+            if event is not None:
+                return event
         return None
 
     # ---------------------------------------------------------------- framing
@@ -163,6 +165,7 @@ class CommandParser:
         return ParseError(bad(tag, f"Command line too long (limit {self.max_line} bytes)"))
 
     def _line(self, line: bytes) -> Event | None:
+        """Handle one complete line; None means "nothing to report yet, keep going"."""
         self._size += len(line)
         m = _LITERAL_AT_END.search(line)
         if m is not None:
@@ -184,7 +187,7 @@ class CommandParser:
             self._literal_left = size
             if not plus:
                 return NeedContinuation(tag, size)
-            return None if size else self.next_event()
+            return None  # LITERAL+: just keep reading
         self._parts.append(line)
         data = b"".join(self._parts)
         self._reset()
@@ -206,6 +209,8 @@ def parse_command(data: bytes) -> c.Command | ParseError:
             raise ImapBad("NUL byte in command")
         r = Reader(data)
         r.pos = len(tag)
+        if r.data[r.pos :].strip() == b"":
+            raise ImapBad("Missing command name")
         r.space()
         name = r.atom().upper()
         if name == "UID":
@@ -253,7 +258,9 @@ def _no_args(cls: type[c.Command]) -> Handler:
 
 def _seqset(r: Reader) -> SequenceSet:
     r.space()
-    text = r.atom()
+    text = r.sequence_set_token()
+    if not r.at_end and r.peek() not in (" ", ")"):
+        raise ImapBad(f"Invalid sequence set at {r.rest_preview()!r}")
     if "$" in text:
         raise ImapBad("The $ (SEARCHRES) sequence set is not supported")
     if not set(text) <= SEQSET_CHARS:

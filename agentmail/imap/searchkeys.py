@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .errors import ImapBad
 from .lexer import Reader
-from .seqset import SEQSET_CHARS, SequenceSet
+from .seqset import SequenceSet
 
 
 @dataclass(frozen=True)
@@ -98,18 +98,24 @@ _MAX_DEPTH = 100
 def parse_search(r: Reader) -> tuple[str | None, SearchKey]:
     """``[CHARSET x SP] 1*search-key`` up to the end of the command."""
     charset = None
-    save = r.pos
-    if r.atom_until("(").upper() == "CHARSET":
-        r.space()
+    if r.data[r.pos : r.pos + 8].upper() == b"CHARSET ":
+        r.pos += 8
         charset = r.astring()
         r.space()
-    else:
-        r.pos = save
     keys = [_key(r, 0)]
     while not r.at_end:
         r.space()
         keys.append(_key(r, 0))
     return charset, keys[0] if len(keys) == 1 else SAnd(tuple(keys))
+
+
+def _seqset(r: Reader) -> SequenceSet:
+    text = r.sequence_set_token()
+    if "$" in text:
+        raise ImapBad("The $ (SEARCHRES) sequence set is not supported")
+    if not r.at_end and r.peek() not in (" ", ")"):
+        raise ImapBad(f"Invalid sequence set at {r.rest_preview()!r}")
+    return SequenceSet.parse(text)
 
 
 def _value(r: Reader) -> str:
@@ -131,10 +137,7 @@ def _key(r: Reader, depth: int) -> SearchKey:
         r.expect(")")
         return keys[0] if len(keys) == 1 else SAnd(tuple(keys))
     if r.peek() is not None and (r.peek_digit() or r.peek() == "*"):
-        text = r.atom_until("()")
-        if not set(text) <= SEQSET_CHARS:
-            raise ImapBad(f"Invalid sequence set {text!r}")
-        return SSeq(SequenceSet.parse(text))
+        return SSeq(_seqset(r))
     word = r.atom_until("()").upper()
     if word == "ALL":
         return SAll()
@@ -162,8 +165,7 @@ def _key(r: Reader, depth: int) -> SearchKey:
         return SSize(word.lower(), r.number())
     if word == "UID":
         r.space()
-        text = r.atom_until("()")
-        return SSeq(SequenceSet.parse(text), uid=True)
+        return SSeq(_seqset(r), uid=True)
     if word == "NOT":
         r.space()
         return SNot(_key(r, depth + 1))

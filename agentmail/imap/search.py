@@ -1,0 +1,197 @@
+"""SEARCH evaluation (RFC 3501 6.4.4): a pure function of a key tree and a message view.
+
+Matching rules, chosen to agree with Dovecot on the test corpus:
+
+* string keys are case-insensitive substring matches (``str.casefold``) against decoded text:
+  RFC 2047 encoded words in headers are decoded, and so are base64 / quoted-printable bodies and
+  their charsets; only text/* and message/* parts are searched (not binary attachments).
+* HEADER name "" matches every message that has the field; FROM/TO/CC/BCC/SUBJECT are HEADER
+  searches on those fields; TEXT searches the header and the body, BODY the body only.
+* BEFORE/ON/SINCE compare the day of the internal date; SENTBEFORE/SENTON/SENTSINCE the day of
+  the Date header as written (its own zone). A missing or unparsable Date counts as 1970-01-01,
+  as Dovecot does, so it is "before" every date.
+* LARGER/SMALLER use RFC822.SIZE (the CRLF size); ``*`` in a sequence set is the highest sequence
+  number, and in UID sets the highest UID in the mailbox (RFC 3501 6.4.8).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import email.errors
+import email.header
+import email.utils
+import quopri
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .mime import Part, parse_message
+from .searchkeys import SAll, SAnd, SDate, SearchKey, SFlag, SHeader, SNot, SOr, SSeq, SSize, SText
+
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass
+class SearchMessage:
+    """What SEARCH needs to know about one message. ``data`` (CRLF, as served) may be a callable
+    so that flag/size/UID-only searches never read the file."""
+
+    seq: int
+    uid: int
+    flags: frozenset[str]  # include "\\Recent" when the message is recent
+    internal_date: dt.datetime
+    size: int
+    data: bytes | Callable[[], bytes]
+    _root: Part | None = field(default=None, repr=False)
+    _body_text: str | None = field(default=None, repr=False)
+
+    def root(self) -> Part:
+        if self._root is None:
+            raw = self.data() if callable(self.data) else self.data
+            self._root = parse_message(raw)
+        return self._root
+
+    def header_values(self, name: str) -> list[str]:
+        key = name.lower().encode()
+        return [decode_header_value(f.value) for f in self.root().fields if f.name.lower() == key]
+
+    def header_text(self) -> str:
+        return "\n".join(
+            f.name.decode("latin-1") + ": " + decode_header_value(f.value) for f in self.root().fields
+        )
+
+    def body_text(self) -> str:
+        if self._body_text is None:
+            root = self.root()
+            self._body_text = "\n".join(_texts(root, top=True))
+        return self._body_text
+
+
+def decode_header_value(value: bytes) -> str:
+    """Unfold and decode RFC 2047 encoded words; undecodable input falls back to UTF-8/latin-1."""
+    text = value.replace(b"\r\n", b"").replace(b"\n", b"")
+    try:
+        raw = text.decode("utf-8")
+    except UnicodeDecodeError:
+        raw = text.decode("latin-1")
+    if "=?" not in raw:
+        return raw
+    try:
+        return str(email.header.make_header(email.header.decode_header(raw)))
+    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+        return raw
+
+
+def _decode_body(part: Part) -> str:
+    body = part.body
+    cte = part.field("Content-Transfer-Encoding")
+    enc = cte.value.strip().lower() if cte else b""
+    if enc == b"base64":
+        try:
+            body = base64.b64decode(b"".join(body.split()), validate=False)
+        except (binascii.Error, ValueError):
+            pass
+    elif enc == b"quoted-printable":
+        body = quopri.decodestring(body)
+    charset = "utf-8"
+    if part.content_type is not None:
+        cs = part.content_type.param("charset")
+        if cs:
+            charset = cs.decode("ascii", "replace")
+    try:
+        return body.decode(charset, "replace")
+    except LookupError:
+        return body.decode("utf-8", "replace")
+
+
+def _texts(part: Part, top: bool = False) -> list[str]:
+    if part.is_multipart:
+        out: list[str] = []
+        for child in part.children:
+            out += _texts(child)
+        return out
+    if part.message is not None:
+        inner = part.message
+        texts = [
+            f.name.decode("latin-1") + ": " + decode_header_value(f.value) for f in inner.fields
+        ]
+        return ["\n".join(texts), *_texts(inner)]
+    ct = part.content_type
+    if ct is None or ct.is_("text") or ct.is_("message"):
+        return [_decode_body(part)]
+    return []
+
+
+def _sent_date(msg: SearchMessage) -> dt.date:
+    values = msg.header_values("Date")
+    if not values:
+        return _EPOCH
+    try:
+        parsed = email.utils.parsedate_to_datetime(values[0])
+    except (TypeError, ValueError, IndexError):
+        return _EPOCH
+    return parsed.date() if parsed is not None else _EPOCH
+
+
+def _compare(day: dt.date, op: str, target: dt.date) -> bool:
+    if op == "before":
+        return day < target
+    if op == "on":
+        return day == target
+    return day >= target  # since
+
+
+def matches(key: SearchKey, msg: SearchMessage, max_seq: int, max_uid: int) -> bool:
+    """Does ``msg`` satisfy the key? ``max_seq``/``max_uid`` give ``*`` its value."""
+    if isinstance(key, SAll):
+        return True
+    if isinstance(key, SAnd):
+        # cheap keys first, so most searches never parse the message
+        ordered = sorted(key.keys, key=_cost)
+        return all(matches(k, msg, max_seq, max_uid) for k in ordered)
+    if isinstance(key, SOr):
+        return matches(key.left, msg, max_seq, max_uid) or matches(key.right, msg, max_seq, max_uid)
+    if isinstance(key, SNot):
+        return not matches(key.key, msg, max_seq, max_uid)
+    if isinstance(key, SFlag):
+        have = {f.casefold() for f in msg.flags}
+        return (key.flag.casefold() in have) == key.present
+    if isinstance(key, SSeq):
+        if key.uid:
+            return key.sequence.contains(msg.uid, max_uid)
+        return key.sequence.contains(msg.seq, max_seq)
+    if isinstance(key, SSize):
+        return msg.size > key.size if key.op == "larger" else msg.size < key.size
+    if isinstance(key, SDate):
+        if key.field == "internal":
+            return _compare(msg.internal_date.date(), key.op, key.date)
+        return _compare(_sent_date(msg), key.op, key.date)
+    if isinstance(key, SHeader):
+        needle = key.value.casefold()
+        return any(needle in v.casefold() for v in msg.header_values(key.field))
+    if isinstance(key, SText):
+        needle = key.value.casefold()
+        if key.where == "TEXT" and needle in msg.header_text().casefold():
+            return True
+        return needle in msg.body_text().casefold()
+    raise TypeError(f"unknown search key {key!r}")
+
+
+def _cost(key: SearchKey) -> int:
+    if isinstance(key, (SAll, SFlag, SSeq, SSize)):
+        return 0
+    if isinstance(key, SDate) and key.field == "internal":
+        return 0
+    if isinstance(key, (SHeader, SDate)):
+        return 1
+    if isinstance(key, (SAnd, SOr, SNot)):
+        return 2
+    return 3
+
+
+def search(key: SearchKey, messages: list[SearchMessage], uid: bool = False) -> list[int]:
+    """Sequence numbers (or UIDs when ``uid``) of the matching messages, in mailbox order."""
+    max_seq = max((m.seq for m in messages), default=0)
+    max_uid = max((m.uid for m in messages), default=0)
+    return [m.uid if uid else m.seq for m in messages if matches(key, m, max_seq, max_uid)]
