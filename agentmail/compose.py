@@ -43,7 +43,7 @@ def broadcast(cfg: Config, sender: str, title: str, body: str, urgent: bool = Fa
 
 
 def reply(cfg: Config, sender: str, original: Item, body: str, *, urgent: bool = False,
-          receipt: bool = True) -> Delivery:
+          receipt: bool = True, date: float | None = None) -> Delivery:
     """Reply to `original`: to its author (or, for one's own sent postcard, to its recipients), threaded."""
     from .format.card import msgids, parse
 
@@ -58,4 +58,4 @@ def reply(cfg: Config, sender: str, original: Item, body: str, *, urgent: bool =
     if mid:
         refs.append(mid)
     return send(cfg, sender, to, reply_title(card.title or "(no title)", cfg.max_title), body, urgent=urgent,
-                receipt=receipt, in_reply_to=mid, references=refs[-20:])
+                receipt=receipt, in_reply_to=mid, references=refs[-20:], date=date)

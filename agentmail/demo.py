@@ -15,7 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .config import Config
 
-START = 1_795_510_800.0  # 2026-11-20 09:00:00 UTC: fixed, so the postcards' content-addressed ids are stable
+START = 1795165200.0  # 2026-11-20 09:00:00 UTC: fixed, so the postcards' content-addressed ids are stable
 
 AGENTS = ("frontend", "backend", "database")
 
@@ -45,12 +45,13 @@ def play(cfg: Config, start: float = START, pid: int | None = None) -> list[str]
     step("database reads it (a receipt goes back to backend)")
     third = reply(cfg, "database", find(cfg, "database", second.key[:8]),
                   "Done: migration 0042_users_avatar_url adds users.avatar_url (text, nullable). "
-                  "Applied to the dev database.")
+                  "Applied to the dev database.", date=start + 300)
     step(f"database -> backend: Re: Column for user avatars? ({third.key[:8]})")
     read_message(cfg, "backend", first.key[:8])
     read_message(cfg, "backend", third.key[:8])
     fourth = reply(cfg, "backend", find(cfg, "backend", first.key[:8]),
-                   "GET /api/users now returns avatar_url (null when unset). Deployed to the dev server.")
+                   "GET /api/users now returns avatar_url (null when unset). Deployed to the dev server.",
+                   date=start + 600)
     step(f"backend -> frontend: Re: Need avatar_url in GET /api/users ({fourth.key[:8]})")
     read_message(cfg, "frontend", fourth.key[:8])
     step("frontend reads the answer (a receipt goes back to backend)")

@@ -7,6 +7,9 @@ an auto-submitted message (RFC 8098 3.1; RFC 3834), and lands in the sender's .R
 
 from __future__ import annotations
 
+import os
+
+from . import __version__
 from .delivery import deliver
 from .errors import AgentmailError
 from .format.address import ForeignAddressError, parse_address
@@ -57,7 +60,8 @@ def send_receipt(cfg: Config, item: Item, reader: str, disposition: str = "displ
 
     built = build_mdn(reader=cfg.address(reader), original_message_id=item.headers.get("message-id", ""),
                       original_sender=cfg.address(target), original_title=item.title,
-                      disposition=disposition, domain=cfg.domain)
+                      disposition=disposition, domain=cfg.domain,
+                      reporting_ua=f"{os.uname().nodename}; agentmail {__version__}")  # RFC 8098 3.2.1
     # RFC 8098 2.1 / RFC 3798: an MDN has an empty envelope sender, so it can never cause another MDN or bounce
     deliver(cfg, built.data, [target], sender=reader, envelope_from="", save_sent=False)
     from .mailbox import set_flags
