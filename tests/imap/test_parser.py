@@ -32,6 +32,7 @@ S = SequenceSet.parse
 
 COMMANDS: list[tuple[bytes, c.Command]] = [
     (b"a CAPABILITY", c.Capability("a")),
+    (b"A0001.x]} CAPABILITY", c.Capability("A0001.x]}")),
     (b"a capability", c.Capability("a")),
     (b"a NOOP", c.Noop("a")),
     (b"a LOGOUT", c.Logout("a")),
@@ -298,6 +299,9 @@ BAD: list[tuple[bytes, bytes]] = [
     (b"   ", b"* BAD Empty command line"),
     (b"+ NOOP", b"* BAD Missing or invalid tag"),
     (b"a{ NOOP", b"* BAD Missing or invalid tag"),
+    (b"* NOOP", b"* BAD Missing or invalid tag"),
+    (b"a%b NOOP", b"* BAD Missing or invalid tag"),
+    (b"a+b NOOP", b"* BAD Missing or invalid tag"),
     (b"a LOGIN bob", b"a BAD Missing argument"),
     (b"a LOGIN", b"a BAD Missing argument"),
     (b"a NOOP extra", b"a BAD Unexpected extra arguments: ' extra'"),
