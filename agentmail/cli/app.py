@@ -276,9 +276,10 @@ def log(c: Ctx, limit: int, since: str | None, as_json: bool) -> None:
         out("nothing sent yet")
     now = time.time()
     for row in rows:
-        readers = ", ".join(f"{r['reader']} {r['disposition']}" for r in row["receipts"])
-        state = f"read by {readers}" if readers else ("no receipt asked" if not row["receipt_requested"]
-                                                       else "not read yet")
+        verbs = {"displayed": "read by", "processed": "filed by", "deleted": "deleted unread by"}
+        done = [f"{verbs.get(r['disposition'], r['disposition'] + ' by')} {r['reader']}" for r in row["receipts"]]
+        state = ", ".join(done) if done else ("no receipt asked" if not row["receipt_requested"]
+                                              else "not read yet")
         thread = f" (re {row['in_reply_to_id']})" if row["in_reply_to_id"] else ""
         out(f"{row['id']} {render.age(now - row['sent_at'])} to {', '.join(row['to'])}: {row['title']}{thread}"
             f" - {state}")
