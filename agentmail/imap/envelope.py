@@ -1,6 +1,7 @@
 """ENVELOPE (RFC 3501 7.4.2) computed from a parsed message, the way Dovecot 2.3 writes it.
 
-date, in-reply-to and message-id are the raw header values (nstring); the subject and display
+date, in-reply-to and message-id are the raw header values with line breaks removed (Dovecot's
+imap_append_nstring_nolf); the subject and display
 names go through Dovecot's "for humans" clean-up (see wire.human); sender and reply-to default to
 from. Encoded words are left as they are.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from .address import Address, parse_address_list
 from .mime import Part
 from .response import Human, Raw, Value, encode_value
+from .wire import nstring_nolf
 
 _STRING_FIELDS = (b"date", b"subject", b"in-reply-to", b"message-id")
 _ADDRESS_FIELDS = (b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc")
@@ -30,15 +32,19 @@ def envelope(part: Part) -> list[Value]:
     addrs: dict[bytes, list[Address]] = {}
     for f in part.fields:
         key = f.name.lower()
-        # Dovecot keeps the last occurrence of a repeated envelope header.
+        # Dovecot keeps the last of repeated string headers and joins repeated address headers.
         if key in _STRING_FIELDS:
             strings[key] = f.value
         elif key in _ADDRESS_FIELDS:
-            addrs[key] = parse_address_list(f.value)
+            addrs.setdefault(key, []).extend(parse_address_list(f.value))
+    def text(name: bytes) -> Value:
+        value = strings.get(name)
+        return None if value is None else Raw(nstring_nolf(value))
+
     subject = strings.get(b"subject")
     frm = addrs.get(b"from") or None
     return [
-        strings.get(b"date"),
+        text(b"date"),
         None if subject is None else Human(subject),
         _addresses(frm),
         _addresses(addrs.get(b"sender") or frm),
@@ -46,6 +52,6 @@ def envelope(part: Part) -> list[Value]:
         _addresses(addrs.get(b"to")),
         _addresses(addrs.get(b"cc")),
         _addresses(addrs.get(b"bcc")),
-        strings.get(b"in-reply-to"),
-        strings.get(b"message-id"),
+        text(b"in-reply-to"),
+        text(b"message-id"),
     ]

@@ -17,7 +17,7 @@ from .rfc822 import Lexer, parse_params
 @dataclass(frozen=True)
 class HeaderField:
     name: bytes  # as written, LWSP before the colon removed
-    value: bytes  # leading LWSP after the colon removed; folded lines joined by "\n" (see full_value)
+    value: bytes  # leading LWSP after the colon removed, unfolded (see parse_header)
     raw: bytes  # the whole field as served, continuation lines and final CRLF included
 
 
@@ -164,17 +164,10 @@ def _parse_part(data: bytes, start: int, end: int, bounds: list[bytes], digest: 
     body_start = header_end(data, start, end)
     fields = parse_header(data[start:body_start])
     ctype: ContentType | None = None
-    cte_tok: bytes | None = None
-    seen_cte = False
     for f in fields:
         lname = f.name.lower()
         if lname == b"content-type" and ctype is None:
             ctype = parse_content_type(f.value)
-        elif lname == b"content-transfer-encoding" and not seen_cte:
-            seen_cte = True
-            lex = Lexer(f.value)
-            lex.skip_cfws()
-            cte_tok = lex.mime_token()
     part = Part(data, start, body_start, end, fields, ctype, default_rfc822=digest and ctype is None)
     if depth >= _MAX_DEPTH:
         return part
@@ -185,10 +178,8 @@ def _parse_part(data: bytes, start: int, end: int, bounds: list[bytes], digest: 
             part.children, part.close_end = _split_multipart(
                 data, body_start, end, [boundary, *bounds], ctype.is_("multipart", "digest"), depth)
     elif (ctype is not None and ctype.is_("message", "rfc822")) or part.default_rfc822:
-        encoding = cte_tok.lower() if cte_tok else b"7bit"
-        # a base64/quoted-printable encoded message/rfc822 cannot be parsed as a message
-        if encoding in (b"7bit", b"8bit", b"binary"):
-            part.message = _parse_part(data, body_start, end, bounds, False, depth + 1)
+        # Dovecot parses the body as a message whatever its Content-Transfer-Encoding says
+        part.message = _parse_part(data, body_start, end, bounds, False, depth + 1)
     return part
 
 
@@ -202,17 +193,25 @@ def _boundary_at(data: bytes, pos: int, end: int, bounds: list[bytes]) -> int | 
     return None
 
 
-def _ends_in_close_line(part: Part) -> bool:
-    while part.message is not None:
-        part = part.message
-    return part.is_multipart and part.close_end == part.end
+def _header_unterminated(part: Part) -> bool:
+    """The header ran to the end of the part without a blank line."""
+    return part.body_start == part.end and not part.header.endswith((b"\n\r\n", b"\n\n")) and (
+        part.header not in (b"\r\n", b"\n"))
 
 
-def _extend(part: Part, end: int) -> None:
-    part.end = end
-    while part.message is not None:
-        part = part.message
-        part.end = end
+def _fix_swallowed_crlf(child: Part, boundary_line: int) -> None:
+    """Dovecot reads header lines and delimiter lines with their CRLF, so when the last thing
+    before a boundary is an unterminated header line or an inner close delimiter, that CRLF is
+    not given to the boundary (RFC 2046 5.1.1 would) but stays in the part."""
+    deepest = child
+    while deepest.message is not None:
+        deepest = deepest.message
+    if deepest.is_multipart and deepest.close_end == deepest.end:
+        child.end = boundary_line
+    elif _header_unterminated(deepest):
+        if deepest is child:
+            child.body_start = boundary_line
+        child.end = boundary_line
 
 
 def _split_multipart(data: bytes, start: int, end: int, bounds: list[bytes], digest: bool,
@@ -235,10 +234,7 @@ def _split_multipart(data: bytes, start: int, end: int, bounds: list[bytes], dig
                     if part_end > part_start and data[part_end - 1] == 0x0D:
                         part_end -= 1
                 child = _parse_part(data, part_start, max(part_start, part_end), bounds, digest, depth + 1)
-                if _ends_in_close_line(child):
-                    # The CRLF ending an inner close-delimiter line was consumed with that line, so
-                    # Dovecot leaves it in the part instead of giving it to the next boundary.
-                    _extend(child, pos)
+                _fix_swallowed_crlf(child, pos)
                 children.append(child)
                 part_start = None
             if which != 0:
