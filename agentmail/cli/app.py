@@ -318,7 +318,7 @@ def receipts(c: Ctx, limit: int, as_json: bool) -> None:
 
 
 # Modules of agentmail.cli that add commands with a `register_commands(group)` function.
-COMMAND_MODULES = ("admin", "clerk")
+COMMAND_MODULES = ("admin", "clerk", "server_cmds")
 
 
 def run(args: list[str]) -> int:

@@ -1,0 +1,301 @@
+"""The SMTP listener: aiosmtpd in `agentmail serve`'s own event loop, thin hooks over `deliver()`.
+
+- AUTH PLAIN / LOGIN (RFC 4954) against the passwd file is required before MAIL on every connection; a wrong
+  password gets 535 after a short delay. The authenticated account is the only envelope sender (MAIL FROM) and the
+  only header From / Sender it may use; the null reverse-path `<>` is allowed (MDNs, RFC 3461 / RFC 8098).
+- RCPT is checked at once (RFC 5321 3.3): an unknown local name gets 550 with suggestions, another domain
+  550 relay denied. SIZE (RFC 1870) is the store's `max_message`, 552 beyond it. 8BITMIME (RFC 6152) and SMTPUTF8
+  (RFC 6531) are accepted.
+- DATA goes to `deliver(via="smtp", save_sent=False)` in a worker thread: the 250 is sent only after every copy is
+  fsynced, so an acknowledged message survives a crash. No .Sent copy: mail clients keep their own by IMAP APPEND.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from email.utils import getaddresses
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from .delivery import deliver, resolve_recipients
+from .errors import AgentmailError, DataError, TempFailError, UnknownRecipientError, UsageError
+from .format.address import ForeignAddressError, parse_address
+from .store import passwd, registry
+
+if TYPE_CHECKING:
+    import ssl
+    from concurrent.futures import Executor
+
+    from .config import Config
+
+log = logging.getLogger("agentmail.smtp")
+
+NULL_SENDER = "<>"  # aiosmtpd keeps the null reverse-path (RFC 5321 4.5.5) as the literal "<>"
+MAX_RECIPIENTS = 100  # RFC 5321 4.5.3.1.8: at least 100 must be accepted
+AUTH_FAIL_DELAY = 1.0
+
+# aiosmtpd warns on every connection that AUTH without TLS is risky: on loopback that is the design.
+warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+
+
+class _QuietAiosmtpd(logging.Filter):
+    NOISE = ("auth_required == True but auth_require_tls == False", "Available AUTH mechanisms",
+             "Session.login_data is deprecated")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOISE)
+
+
+logging.getLogger("mail.log").addFilter(_QuietAiosmtpd())
+
+
+class SmtpService:
+    """What every connection shares: the store, the worker threads, TLS, and the live sessions (for shutdown)."""
+
+    def __init__(self, cfg: Config, executor: Executor, *, hostname: str = "localhost",
+                 tls_context: ssl.SSLContext | None = None, require_tls: bool = False,
+                 auth_delay: float = AUTH_FAIL_DELAY) -> None:
+        self.cfg = cfg
+        self.executor = executor
+        self.hostname = hostname
+        self.tls_context = tls_context
+        self.require_tls = require_tls
+        self.auth_delay = auth_delay
+        self.handler = Handler(self)
+        self.sessions: set[AgentSMTP] = set()
+        self.delivered = 0
+
+    def protocol(self) -> AgentSMTP:
+        """A protocol factory for `loop.create_server`."""
+        return AgentSMTP(self)
+
+    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                     auth_data: Any) -> AuthResult:
+        """aiosmtpd authenticator: LoginPassword -> AuthResult whose auth_data is the account name."""
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        try:
+            login = auth_data.login.decode("utf-8")
+            password = auth_data.password.decode("utf-8")
+            name = parse_address(login, self.cfg.domain)  # `bob` or `bob@agents.localhost`
+        except (UnicodeDecodeError, UsageError):
+            name, password = "", ""
+        if name and passwd.verify(self.cfg, name, password):
+            log.info("smtp %s: AUTH %s as %s", _peer(session), mechanism, name)
+            return AuthResult(success=True, auth_data=name)
+        # the login is shown (it is not secret, and helps), the password never
+        log.warning("smtp %s: AUTH %s failed for %r", _peer(session), mechanism,
+                    auth_data.login.decode("utf-8", "replace")[:64])
+        return AuthResult(success=False, handled=False)
+
+    async def shutdown(self, grace: float) -> None:
+        """Let transactions in DATA finish (up to `grace` seconds), then 421 and close every connection."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while any(s.in_data for s in self.sessions) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for sess in list(self.sessions):
+            sess.close_for_shutdown()
+        await asyncio.sleep(0)
+
+
+class AgentSMTP(SMTP):
+    """aiosmtpd's SMTP with: a delay before 535, and tracking of live sessions for a clean shutdown."""
+
+    # RFC 5321 4.5.3.1.6 sets 1000 octets as the line length every server must accept; longer lines are stored
+    # as they are rather than refused, so a message is never changed or lost for its line lengths.
+    line_length_limit = 256 * 1024
+
+    def __init__(self, service: SmtpService) -> None:
+        super().__init__(
+            service.handler, data_size_limit=service.cfg.max_message, enable_SMTPUTF8=True, decode_data=False,
+            hostname=service.hostname, ident="agentmail ESMTP", tls_context=service.tls_context,
+            require_starttls=service.require_tls, auth_required=True, auth_require_tls=service.require_tls,
+            authenticator=service.authenticate, timeout=300)
+        self.service = service
+        self.in_data = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self.transport is None
+        super().connection_made(transport)
+        if first:
+            self.service.sessions.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.service.sessions.discard(self)
+        super().connection_lost(error)
+
+    def close_for_shutdown(self) -> None:
+        if isinstance(self.transport, asyncio.WriteTransport):
+            self.transport.write(b"421 4.3.2 agentmail is shutting down, try again later\r\n")
+            self.transport.close()
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self.in_data = True
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.in_data = False
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        try:
+            return super()._getaddr(arg)
+        except Exception:  # the stdlib parser raises IndexError on "<bob@": a malformed address (553)
+            return None, None
+
+    async def _delay_failure(self, result: AuthResult) -> AuthResult:
+        if not result.success and not result.handled:
+            await asyncio.sleep(self.service.auth_delay)  # RFC 4954 4: slow down password guessing
+        return result
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._delay_failure(await super().auth_PLAIN(_, args))
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._delay_failure(await super().auth_LOGIN(_, args))
+
+
+def _user(session: Session) -> str:
+    """The account the session authenticated as (aiosmtpd checks AUTH before MAIL, RCPT and DATA)."""
+    return str(session.auth_data)
+
+
+def _peer(session: Session) -> str:
+    peer = session.peer
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def header_values(data: bytes, names: tuple[str, ...]) -> list[str]:
+    """Every value of the header fields `names` (lowercase) in the header block, unfolded (RFC 5322 2.2.3)."""
+    end = data.find(b"\r\n\r\n")
+    alt = data.find(b"\n\n")
+    if end < 0 or 0 <= alt < end:
+        end = alt
+    block = data if end < 0 else data[:end]
+    out: list[str] = []
+    current: list[str] | None = None
+    for raw in block.split(b"\n"):
+        line = raw.rstrip(b"\r").decode("utf-8", "surrogateescape")
+        if line[:1] in (" ", "\t"):
+            if current is not None:
+                current.append(line)
+            continue
+        if current is not None:
+            out.append(" ".join(current))
+            current = None
+        field, colon, rest = line.partition(":")
+        if colon and field.strip().lower() in names:
+            current = [rest.strip()]
+    if current is not None:
+        out.append(" ".join(current))
+    return out
+
+
+class Handler:
+    """aiosmtpd handle_* hooks. `session.auth_data` is the authenticated account name."""
+
+    def __init__(self, service: SmtpService) -> None:
+        self.service = service
+        self.cfg = service.cfg
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("smtp: internal error: %r", error)
+        return "451 4.3.0 internal error, try again later"
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        user = _user(session)
+        if address != NULL_SENDER:
+            try:
+                name = registry.resolve(self.cfg, parse_address(address, self.cfg.domain))
+            except UsageError:
+                name = None
+            if name != user:
+                log.warning("smtp %s %s: refused MAIL FROM <%s>", _peer(session), user, address)
+                # RFC 5321 4.2.2 / RFC 3463 5.7.1: not authorised to use this sender
+                return f"553 5.7.1 <{address}>: sender address not owned by {user}; use {self.cfg.address(user)}"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return f"452 4.5.3 too many recipients (at most {MAX_RECIPIENTS} per message)"
+        try:
+            resolve_recipients(self.cfg, [address], _user(session))
+        except ForeignAddressError:
+            log.warning("smtp %s %s: relay denied for <%s>", _peer(session), _user(session), address)
+            return (f"550 5.7.1 <{address}>: relay access denied: agentmail delivers only to "
+                    f"@{self.cfg.domain}")
+        except UnknownRecipientError as err:
+            return f"550 5.1.1 <{address}>: {_one_line(err.message)}"
+        except UsageError as err:
+            return f"553 5.1.3 <{address}>: {_one_line(err.message)}"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    def check_from(self, user: str, data: bytes) -> str | None:
+        """Why the header From/Sender may not be sent by `user`, or None when they are fine."""
+        froms = header_values(data, ("from",))
+        if not froms:
+            return "554 5.6.0 message has no From: header (RFC 5322 3.6.2)"
+        own = self.cfg.address(user)
+        for value in froms + header_values(data, ("sender",)):
+            addrs = [a for _, a in getaddresses([value]) if a]
+            if not addrs:
+                return f"554 5.6.0 unreadable From/Sender header {_one_line(value, 80)!r}"
+            for addr in addrs:
+                try:
+                    name = registry.resolve(self.cfg, parse_address(addr, self.cfg.domain))
+                except UsageError:
+                    name = None
+                if name != user:
+                    return f"550 5.7.1 header From/Sender <{_one_line(addr, 80)}> is not {own}, the account " \
+                           f"you logged in as"
+        return None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        user = _user(session)
+        data = envelope.original_content or b""
+        refusal = self.check_from(user, data)
+        if refusal:
+            log.warning("smtp %s %s: %s", _peer(session), user, refusal)
+            return refusal
+        mail_from = "" if envelope.mail_from == NULL_SENDER else (envelope.mail_from or "")
+        # RFC 3848 / RFC 6531 3.7.4: the WITH protocol name says authenticated, TLS, UTF-8
+        proto = ("UTF8SMTP" if envelope.smtp_utf8 else "ESMTP") + ("S" if session.ssl else "") + "A"
+        helo = session.host_name or "unknown"
+        ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(
+                self.service.executor, lambda: deliver(
+                    self.cfg, data, envelope.rcpt_tos, sender=user, envelope_from=mail_from, via="smtp",
+                    peer=f"{helo} ([{ip}])", proto=proto, save_sent=False))
+        except UnknownRecipientError as err:  # removed between RCPT and DATA
+            return f"550 5.1.1 {_one_line(err.message)}"
+        except DataError as err:
+            return f"554 5.6.0 {_one_line(err.message)}"
+        except UsageError as err:
+            return f"553 5.1.3 {_one_line(err.message)}"
+        except (AgentmailError, OSError) as err:  # disk full, lock timeout: the client should retry (4xx)
+            log.error("smtp %s %s: delivery failed: %s", _peer(session), user, err)
+            code = "4.3.0" if not isinstance(err, TempFailError) else "4.4.5"
+            return f"451 {code} {_one_line(str(err))}; try again later"
+        self.service.delivered += 1
+        names = ", ".join(result.delivered)
+        folder = "Receipts" if result.is_receipt else "INBOX"
+        log.info("smtp %s %s: <%s> -> %s (%s) %d bytes, id %s", _peer(session), user, mail_from, names, folder,
+                 len(data), result.key[:8])
+        return f"250 2.0.0 OK delivered as {result.key[:8]} to {names}"
