@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .delivery import Delivery, deliver, resolve_recipients
+from .errors import UsageError
 from .format.postcard import Attachment, Draft, Limits, build, reply_title
 from .store import registry
 
@@ -18,6 +19,8 @@ def send(cfg: Config, sender: str, to: Sequence[str], title: str, body: str, *, 
          urgent: bool = False, receipt: bool = True, attachments: Sequence[Attachment] = (),
          in_reply_to: str | None = None, references: Sequence[str] = (), date: float | None = None) -> Delivery:
     """Build a postcard from `sender` and deliver it. Recipients are checked before anything is built."""
+    if not to:
+        raise UsageError("no recipient given: TO names at least one account (or `all`)")
     broadcast = any(t.split("@")[0].strip().lower() == registry.BROADCAST for t in [*to, *cc])
     to_names = resolve_recipients(cfg, to, sender)
     cc_names = resolve_recipients(cfg, cc, sender) if cc else []

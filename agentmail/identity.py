@@ -56,7 +56,7 @@ def whoami(cfg: Config, as_name: str | None = None, session_id: str | None = Non
            env: Mapping[str, str] | None = None) -> str:
     """The current account name, or ConfigError (78) saying how to get one."""
     env = os.environ if env is None else env
-    if as_name:
+    if as_name is not None:  # an explicit `--as ''` is an error, not "no --as"
         return _known(cfg, as_name, "--as")
     if env.get("AGENTMAIL_ADDRESS"):
         return _known(cfg, env["AGENTMAIL_ADDRESS"], "AGENTMAIL_ADDRESS")
@@ -86,7 +86,7 @@ def register(cfg: Config, name: str | None = None, *, pid: int | None = None, se
         if real:
             presence.bind(cfg, real, pid, session_id, cwd)
             return real, None
-    wanted = normalize_name(name) if name else stable_name(cwd, env)
+    wanted = normalize_name(name) if name is not None else stable_name(cwd, env)
     note = None
     if wanted:
         wanted = registry.check_new_name(wanted) if wanted != registry.HUMAN else wanted

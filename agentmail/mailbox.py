@@ -134,6 +134,8 @@ def unread_cur(cfg: Config, account: str, box: Maildir, folder: str) -> list[str
 def unread(cfg: Config, account: str, folder: str = "INBOX") -> list[Item]:
     """Unread messages (new/ and unseen cur/), oldest first."""
     box = registry.mailbox(cfg, account, folder)
+    if folder != "INBOX" and not box.exists():
+        raise NoInputError(f"no folder '{folder}' (folders: {', '.join(folders(cfg, account))})")
     items = [load_item(account, folder, box, "new", n) for n in box.list_new()]
     for name in unread_cur(cfg, account, box, folder):
         if os.path.exists(box.file("cur", name)):

@@ -131,18 +131,33 @@ def fast_path(argv: list[str]) -> int | None:
     return FAST[rest[0]](opts, rest[1:])
 
 
+def os_failure(exc: OSError) -> AgentmailError:
+    """An OSError no library function turned into a user-facing error (e.g. a store this user may not read)."""
+    import errno
+
+    from ..errors import PermissionDeniedError, StoreIOError
+
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PermissionDeniedError(f"permission denied{where}")
+    return StoreIOError(f"{exc.strerror or exc}{where}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not os.environ.get("AGENTMAIL_NO_FAST_PATH"):
-        try:
-            code = fast_path(args)
-        except AgentmailError as err:
-            return fail(err)
-        if code is not None:
-            return code
-    from .app import run
+    try:
+        if not os.environ.get("AGENTMAIL_NO_FAST_PATH"):
+            try:
+                code = fast_path(args)
+            except AgentmailError as err:
+                return fail(err)
+            if code is not None:
+                return code
+        from .app import run
 
-    return run(args)
+        return run(args)
+    except OSError as exc:  # never a traceback: one line and a sysexits code
+        return fail(os_failure(exc))
 
 
 def sendmail_main(argv: list[str] | None = None) -> int:

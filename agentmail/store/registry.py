@@ -77,8 +77,12 @@ def write_json(path: str, data: dict[str, Any], exclusive: bool = False) -> None
 
 def ensure_store(cfg: Config) -> None:
     """Create the store skeleton (mode 0700) and the `human` account, idempotently."""
-    if os.path.isdir(cfg.path("accounts")) and os.path.isdir(cfg.maildir_path(HUMAN)):
-        return
+    try:
+        # os.stat, not isdir: a store this user may not search must fail (PermissionError), not look empty
+        if os.path.isdir(cfg.path("accounts")) and os.stat(cfg.maildir_path(HUMAN)):
+            return
+    except FileNotFoundError:
+        pass
     old = os.umask(0o077)
     try:
         os.makedirs(cfg.home, mode=0o700, exist_ok=True)

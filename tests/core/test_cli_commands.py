@@ -269,15 +269,18 @@ def test_log_since_limit_json_and_receipt_status(am, home: Path) -> None:
     a = short_id(am("--as", "alice", "send", "bob", "First", "1").ok().out)
     b = short_id(am("--as", "alice", "send", "carol", "Second", "2", "--no-receipt").ok().out)
     c = short_id(am("--as", "alice", "send", "bob", "Third", "3").ok().out)
+    d = short_id(am("--as", "alice", "send", "carol", "Fourth", "4").ok().out)
     am("--as", "bob", "read", a).ok()
+    am("--as", "carol", "clerk", "file", d).ok()
     lines = am("--as", "alice", "log").ok().out.strip().split("\n")
-    assert len(lines) == 3
+    assert len(lines) == 4
     by_id = {line.split()[0]: line for line in lines}
-    assert by_id[a].endswith("First - read by bob displayed")
+    assert by_id[a].endswith("First - read by bob")
     assert by_id[b].endswith("Second - no receipt asked")
     assert by_id[c].endswith("Third - not read yet")
+    assert by_id[d].endswith("Fourth - filed by carol")
     assert len(am("--as", "alice", "log", "--limit", "2").ok().out.strip().split("\n")) == 2
-    rows = json.loads(am("--as", "alice", "log", "--json").ok().out)
+    rows = json.loads(am("--as", "alice", "log", "--json").ok().out)[1:]
     assert [r["id"] for r in rows] == [c, b, a]
     for row in rows:
         assert list(row) == ["id", "key", "title", "sent_at", "to", "urgent", "receipt_requested",
@@ -291,7 +294,7 @@ def test_log_since_limit_json_and_receipt_status(am, home: Path) -> None:
         sec, rest = path.name.split(".", 1)
         path.rename(path.with_name(f"{int(sec) - 7200}.{rest}"))
     assert json.loads(am("--as", "alice", "log", "--since", "1h", "--json").ok().out) == []
-    assert len(json.loads(am("--as", "alice", "log", "--since", "3h", "--json").ok().out)) == 3
+    assert len(json.loads(am("--as", "alice", "log", "--since", "3h", "--json").ok().out)) == 4
     assert am("--as", "bob", "log").ok().out.strip() == "nothing sent yet"
 
 
