@@ -1,0 +1,76 @@
+"""What the session needs from the mail store: the ``Backend`` protocol and its value types.
+
+The Maildir implementation lives with the store; tests use an in-memory one. Mailbox names here
+are Unicode with "/" as the hierarchy delimiter (the session does the modified UTF-7). Methods
+signal failures by raising ``errors.ImapNo`` with a response code, e.g.
+``ImapNo("Mailbox does not exist", "NONEXISTENT")`` or ``ImapNo("...", "TRYCREATE")``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+DELIMITER = "/"
+
+
+@dataclass(frozen=True)
+class MailboxInfo:
+    name: str  # Unicode, "/"-separated, "INBOX" for the inbox
+    special_use: tuple[str, ...] = ()  # RFC 6154: "\\Sent", "\\Archive", ...
+    selectable: bool = True
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    uid: int
+    flags: frozenset[str]  # system flags ("\\Seen") and keywords ("$MDNSent")
+    size: int  # RFC822.SIZE: the CRLF size
+    internal_date: dt.datetime  # timezone-aware
+
+
+@dataclass(frozen=True)
+class MailboxState:
+    uidvalidity: int
+    uidnext: int
+    messages: Sequence[MessageInfo]  # in UID order
+    read_only: bool = False
+
+
+class Backend(Protocol):
+    def login(self, user: str, password: str) -> str | None:
+        """The account name for valid credentials (name or full address), else None."""
+
+    def mailboxes(self, account: str) -> Sequence[MailboxInfo]:
+        """Every mailbox the account can see (for LIST/LSUB)."""
+
+    def state(self, account: str, mailbox: str) -> MailboxState:
+        """Current UIDs, flags and sizes; the session diffs successive states to report changes."""
+
+    def message(self, account: str, mailbox: str, uid: int) -> bytes:
+        """The message as served: CRLF line endings (see crlf.to_crlf)."""
+
+    def set_flags(self, account: str, mailbox: str, uid: int, flags: frozenset[str]) -> None:
+        """Replace the flags of one message (keywords included)."""
+
+    def append(self, account: str, mailbox: str, message: bytes, flags: frozenset[str],
+               date: dt.datetime | None) -> int:
+        """Store a message (CRLF as received) and return its UID."""
+
+    def copy(self, account: str, mailbox: str, uids: Sequence[int], dest: str) -> list[int]:
+        """Copy messages; returns the new UIDs in the order of ``uids``."""
+
+    def move(self, account: str, mailbox: str, uids: Sequence[int], dest: str) -> list[int]:
+        """Move messages (RFC 6851): copy then expunge, atomically where the store can."""
+
+    def expunge(self, account: str, mailbox: str, uids: Sequence[int]) -> None:
+        """Remove the given messages."""
+
+    def create(self, account: str, mailbox: str) -> None: ...
+
+    def delete(self, account: str, mailbox: str) -> None: ...
+
+    def rename(self, account: str, old: str, new: str) -> None: ...

@@ -1,0 +1,309 @@
+"""The IMAP session state machine (sans-IO): events in, response objects out.
+
+States (RFC 3501 3): not-authenticated -> authenticated <-> selected -> logout. Each command
+class declares the states it is valid in (``Command.states``); the session checks that once,
+in ``handle``, then dispatches by class. Everything touching mail goes through a ``Backend``.
+
+The IO layer's loop::
+
+    for event in parser events:
+        for resp in session.handle(event): write(resp.to_bytes())
+        if session.wants_line: parser.expect_line()
+        if session.closed: close
+    while idling (session.idling): every second write(session.poll())
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+from . import commands as c
+from . import response as r
+from . import utf7
+from .backend import DELIMITER, Backend, MailboxState
+from .errors import ImapBad, ImapError, ImapNo
+from .events import NeedContinuation, ParseError, RawLine
+from .listing import list_attributes, pattern_regex, with_parents
+from .selected import SelectedMailbox
+
+CAPABILITIES = (
+    "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
+    "UNSELECT", "CHILDREN", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
+)
+PRE_AUTH_CAPABILITIES = (*CAPABILITIES, "AUTH=PLAIN")
+SERVER_ID = (("name", "agentmail"), ("vendor", "agentmail"))
+
+
+def decode_mailbox(name: str) -> str:
+    try:
+        return utf7.decode(name)
+    except utf7.Utf7Error as err:
+        raise ImapNo(f"Invalid mailbox name: {err}", "CANNOT") from None
+
+
+class Session:
+    def __init__(self, backend: Backend, greeting: str = "agentmail IMAP ready.") -> None:
+        self.backend = backend
+        self.greeting_text = greeting
+        self.state = "not-authenticated"
+        self.account: str | None = None
+        self.selected: SelectedMailbox | None = None
+        self.closed = False
+        self.wants_line = False  # the IO layer should call parser.expect_line()
+        self.idling: str | None = None  # tag of the running IDLE
+        self.failed_logins = 0  # for the IO layer's delay / rate limit
+        self._pending_auth: str | None = None  # tag of an AUTHENTICATE waiting for its line
+
+    # ------------------------------------------------------------------ entry points
+    def greeting(self) -> list[r.Response]:
+        caps = " ".join(PRE_AUTH_CAPABILITIES)
+        return [r.ok(None, self.greeting_text, r.ResponseCode("CAPABILITY", caps))]
+
+    def handle(self, event: c.Command | NeedContinuation | ParseError | RawLine) -> list[r.Response]:
+        self.wants_line = False
+        if isinstance(event, NeedContinuation):
+            return [r.ContinuationRequest()]
+        if isinstance(event, ParseError):
+            if event.fatal:
+                self.closed = True
+            return [event.response]
+        if isinstance(event, RawLine):
+            return self._raw_line(event.line)
+        return self._command(event)
+
+    def poll(self) -> list[r.Response]:
+        """Untagged updates for the selected mailbox (call it while idling)."""
+        if self.selected is None or self.account is None:
+            return []
+        return self.selected.sync(self._state(self.selected.name), expunges=True)
+
+    # ------------------------------------------------------------------ dispatch
+    def _command(self, cmd: c.Command) -> list[r.Response]:
+        if self.state not in cmd.states:
+            return [r.bad(cmd.tag, self._state_error(cmd))]
+        handler: Callable[[Any], list[r.Response]] | None = getattr(self, "_cmd_" + type(cmd).__name__.lower(), None)
+        if handler is None:
+            if self.selected is not None:
+                return self.selected.handle(cmd, self)
+            return [r.bad(cmd.tag, f"{cmd.name} is not supported")]  # pragma: no cover
+        try:
+            return handler(cmd)
+        except ImapError as err:
+            return [err.response(cmd.tag)]
+
+    def _state_error(self, cmd: c.Command) -> str:
+        if self.state == "not-authenticated":
+            return f"{cmd.name} requires authentication first (LOGIN or AUTHENTICATE)"
+        if cmd.states == c.SELECTED:
+            return f"{cmd.name} requires a selected mailbox (SELECT or EXAMINE first)"
+        return f"{cmd.name} is not allowed after authentication"
+
+    def _state(self, mailbox: str) -> MailboxState:
+        assert self.account is not None
+        return self.backend.state(self.account, mailbox)
+
+    def _untagged_updates(self) -> list[r.Response]:
+        return self.poll() if self.selected is not None else []
+
+    # ------------------------------------------------------------------ any state
+    def _cmd_capability(self, cmd: c.Capability) -> list[r.Response]:
+        caps = CAPABILITIES if self.account else PRE_AUTH_CAPABILITIES
+        return [r.CapabilityResponse(caps), r.ok(cmd.tag, "CAPABILITY completed")]
+
+    def _cmd_noop(self, cmd: c.Noop) -> list[r.Response]:
+        return [*self._untagged_updates(), r.ok(cmd.tag, "NOOP completed")]
+
+    def _cmd_logout(self, cmd: c.Logout) -> list[r.Response]:
+        self.closed = True
+        self.state = "logout"
+        return [r.bye("Logging out"), r.ok(cmd.tag, "LOGOUT completed")]
+
+    def _cmd_id(self, cmd: c.Id) -> list[r.Response]:
+        data: list[r.Value] = []
+        for k, v in SERVER_ID:
+            data += [k, v]
+        return [r.Untagged((r.Atom("ID"), data)), r.ok(cmd.tag, "ID completed")]
+
+    # ------------------------------------------------------------------ not authenticated
+    def _cmd_starttls(self, cmd: c.StartTls) -> list[r.Response]:
+        return [r.bad(cmd.tag, "STARTTLS is not available on this loopback server")]
+
+    def _logged_in(self, tag: str, account: str | None) -> list[r.Response]:
+        if account is None:
+            self.failed_logins += 1
+            return [r.no(tag, "Authentication failed.", r.ResponseCode("AUTHENTICATIONFAILED"))]
+        self.account = account
+        self.state = "authenticated"
+        return [r.ok(tag, "Logged in", r.ResponseCode("CAPABILITY", " ".join(CAPABILITIES)))]
+
+    def _cmd_login(self, cmd: c.Login) -> list[r.Response]:
+        return self._logged_in(cmd.tag, self.backend.login(cmd.user, cmd.password))
+
+    def _cmd_authenticate(self, cmd: c.Authenticate) -> list[r.Response]:
+        if cmd.mechanism != "PLAIN":
+            return [r.no(cmd.tag, f"Unsupported authentication mechanism {cmd.mechanism}", r.ResponseCode("CANNOT"))]
+        if cmd.initial is None:  # RFC 3501 6.2.2: empty challenge, then one line of base64
+            self._pending_auth = cmd.tag
+            self.wants_line = True
+            return [r.ContinuationRequest(data=b"")]
+        return self._plain(cmd.tag, cmd.initial.encode("ascii"))
+
+    def _plain(self, tag: str, b64: bytes) -> list[r.Response]:
+        try:
+            raw = base64.b64decode(b64, validate=True)
+            _authzid, user, password = raw.split(b"\0")  # RFC 4616
+        except (binascii.Error, ValueError):
+            return [r.bad(tag, "Invalid SASL PLAIN response")]
+        return self._logged_in(tag, self.backend.login(user.decode("utf-8", "replace"),
+                                                       password.decode("utf-8", "replace")))
+
+    def _raw_line(self, line: bytes) -> list[r.Response]:
+        if self._pending_auth is not None:
+            tag, self._pending_auth = self._pending_auth, None
+            if line.strip() == b"*":
+                return [r.bad(tag, "Authentication cancelled")]
+            return self._plain(tag, line.strip())
+        if self.idling is not None:
+            tag, self.idling = self.idling, None
+            if line.strip().upper() != b"DONE":
+                return [r.bad(tag, "Expected DONE to end IDLE")]
+            return [*self._untagged_updates(), r.ok(tag, "IDLE terminated")]
+        return [r.bad(None, "Unexpected line")]
+
+    # ------------------------------------------------------------------ authenticated
+    def _cmd_enable(self, cmd: c.Enable) -> list[r.Response]:
+        return [r.EnabledResponse(()), r.ok(cmd.tag, "ENABLE completed")]
+
+    def _cmd_namespace(self, cmd: c.Namespace) -> list[r.Response]:
+        personal = r.Raw(b'(("" "' + DELIMITER.encode() + b'"))')
+        return [r.Untagged((r.Atom("NAMESPACE"), personal, None, None)), r.ok(cmd.tag, "NAMESPACE completed")]
+
+    def _cmd_select(self, cmd: c.Select) -> list[r.Response]:
+        self.selected = None
+        self.state = "authenticated"
+        name = decode_mailbox(cmd.mailbox)
+        state = self._state(name)
+        readonly = cmd.readonly or state.read_only
+        self.selected = SelectedMailbox(name, readonly, state)
+        self.state = "selected"
+        code = r.ResponseCode("READ-ONLY" if readonly else "READ-WRITE")
+        return [*self.selected.select_responses(), r.ok(cmd.tag, f"{cmd.name} completed", code)]
+
+    _cmd_examine = _cmd_select
+
+    def _cmd_create(self, cmd: c.Create) -> list[r.Response]:
+        name = decode_mailbox(cmd.mailbox).rstrip(DELIMITER)
+        if name.upper() == "INBOX":
+            raise ImapNo("INBOX already exists", "ALREADYEXISTS")
+        assert self.account is not None
+        self.backend.create(self.account, name)
+        return [r.ok(cmd.tag, "CREATE completed")]
+
+    def _cmd_delete(self, cmd: c.Delete) -> list[r.Response]:
+        name = decode_mailbox(cmd.mailbox)
+        if name == "INBOX":
+            raise ImapNo("INBOX cannot be deleted", "CANNOT")
+        assert self.account is not None
+        self.backend.delete(self.account, name)
+        return [r.ok(cmd.tag, "DELETE completed")]
+
+    def _cmd_rename(self, cmd: c.Rename) -> list[r.Response]:
+        assert self.account is not None
+        self.backend.rename(self.account, decode_mailbox(cmd.old), decode_mailbox(cmd.new))
+        return [r.ok(cmd.tag, "RENAME completed")]
+
+    def _cmd_subscribe(self, cmd: c.Subscribe) -> list[r.Response]:
+        return [r.ok(cmd.tag, "SUBSCRIBE completed")]  # every visible mailbox counts as subscribed
+
+    def _cmd_unsubscribe(self, cmd: c.Unsubscribe) -> list[r.Response]:
+        return [r.ok(cmd.tag, "UNSUBSCRIBE completed")]
+
+    def _list(self, tag: str, reference: str, patterns: tuple[str, ...], command: str,
+              special_only: bool = False, subscribed: bool = False,
+              status_items: tuple[str, ...] = ()) -> list[r.Response]:
+        assert self.account is not None
+        out: list[r.Response] = []
+        if patterns == ("",):  # RFC 3501 6.3.8: the delimiter and root
+            return [r.ListResponse(("\\Noselect",), DELIMITER, "", command), r.ok(tag, f"{command} completed")]
+        boxes = with_parents(self.backend.mailboxes(self.account))
+        ref = decode_mailbox(reference)
+        regexes = [pattern_regex(ref, decode_mailbox(p)) for p in patterns]
+        for box in boxes:
+            if not any(rx.match(box.name) for rx in regexes):
+                continue
+            if special_only and not box.special_use:
+                continue
+            attrs = list_attributes(box, boxes)
+            if subscribed and box.selectable:
+                attrs.append("\\Subscribed")
+            out.append(r.ListResponse(tuple(attrs), DELIMITER, utf7.encode(box.name), command))
+            if status_items and box.selectable:
+                out.append(self._status_response(box.name, status_items))
+        return [*out, r.ok(tag, f"{command} completed")]
+
+    def _cmd_list(self, cmd: c.List) -> list[r.Response]:
+        return self._list(cmd.tag, cmd.reference, cmd.patterns, "LIST",
+                          special_only="SPECIAL-USE" in cmd.selection,
+                          subscribed="SUBSCRIBED" in cmd.returns or "SUBSCRIBED" in cmd.selection,
+                          status_items=cmd.status_items)
+
+    def _cmd_lsub(self, cmd: c.Lsub) -> list[r.Response]:
+        return self._list(cmd.tag, cmd.reference, (cmd.pattern,), "LSUB")
+
+    def _status_response(self, name: str, items: tuple[str, ...]) -> r.StatusDataResponse:
+        st = self._state(name)
+        values = {
+            "MESSAGES": len(st.messages),
+            "RECENT": 0,
+            "UIDNEXT": st.uidnext,
+            "UIDVALIDITY": st.uidvalidity,
+            "UNSEEN": sum(1 for m in st.messages if "\\Seen" not in m.flags),
+            "SIZE": sum(m.size for m in st.messages),
+        }
+        return r.StatusDataResponse(utf7.encode(name), tuple((i, values[i]) for i in items))
+
+    def _cmd_status(self, cmd: c.Status) -> list[r.Response]:
+        return [self._status_response(decode_mailbox(cmd.mailbox), cmd.items), r.ok(cmd.tag, "STATUS completed")]
+
+    def _cmd_append(self, cmd: c.Append) -> list[r.Response]:
+        assert self.account is not None
+        name = decode_mailbox(cmd.mailbox)
+        if "\\Recent" in cmd.flags:
+            raise ImapBad("\\Recent cannot be set")
+        try:
+            st = self._state(name)
+        except ImapNo as err:
+            raise ImapNo(err.text, "TRYCREATE") from None
+        if st.read_only:
+            raise ImapNo("Mailbox is read-only", "READ-ONLY")
+        uid = self.backend.append(self.account, name, cmd.message, frozenset(cmd.flags), cmd.date)
+        code = r.ResponseCode("APPENDUID", f"{st.uidvalidity} {uid}")
+        return [*self._untagged_updates(), r.ok(cmd.tag, "APPEND completed", code)]
+
+    def _cmd_idle(self, cmd: c.Idle) -> list[r.Response]:
+        self.idling = cmd.tag
+        self.wants_line = True
+        return [*self._untagged_updates(), r.ContinuationRequest("idling")]
+
+    # ------------------------------------------------------------------ leaving selected state
+    def _cmd_close(self, cmd: c.Close) -> list[r.Response]:
+        assert self.selected is not None and self.account is not None
+        if not self.selected.readonly:  # RFC 3501 6.4.2: silently expunge \Deleted
+            state = self._state(self.selected.name)
+            doomed = [m.uid for m in state.messages if "\\Deleted" in m.flags]
+            if doomed:
+                self.backend.expunge(self.account, self.selected.name, doomed)
+        self.selected = None
+        self.state = "authenticated"
+        return [r.ok(cmd.tag, "CLOSE completed")]
+
+    def _cmd_unselect(self, cmd: c.Unselect) -> list[r.Response]:
+        self.selected = None
+        self.state = "authenticated"
+        return [r.ok(cmd.tag, "UNSELECT completed")]
+
+    def _cmd_check(self, cmd: c.Check) -> list[r.Response]:
+        return [*self._untagged_updates(), r.ok(cmd.tag, "CHECK completed")]
