@@ -233,7 +233,7 @@ def sendmail(cfg: Config, args: list[str], stdin: IO[bytes] | None = None) -> De
     try:
         return deliver(cfg, head + body, recipients, sender=sender, envelope_from=envelope_from, via="sendmail")
     except ForeignAddressError as err:
-        raise RelayDeniedError(f"{err}: relay denied, agentmail delivers only to @{cfg.domain}") from None
+        raise RelayDeniedError(f"relay denied: {err}") from None
     except TempFailError:
         raise
     except StoreIOError as err:  # disk full, I/O error: a caller such as cron or git may retry later

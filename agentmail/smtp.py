@@ -66,6 +66,7 @@ class SmtpService:
         self.auth_delay = auth_delay
         self.handler = Handler(self)
         self.sessions: set[AgentSMTP] = set()
+        self.closing = False
         self.delivered = 0
 
     def protocol(self) -> AgentSMTP:
@@ -93,10 +94,14 @@ class SmtpService:
 
     async def shutdown(self, grace: float) -> None:
         """Let transactions in DATA finish (up to `grace` seconds), then 421 and close every connection."""
+        self.closing = True
+        for sess in list(self.sessions):
+            if not sess.in_data:  # idle between commands: RFC 5321 3.8, 421 and close
+                sess.close_for_shutdown()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        while any(s.in_data for s in self.sessions) and loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        while self.sessions and loop.time() < deadline:  # the rest close as their DATA ends (smtp_DATA)
+            await asyncio.sleep(0.01)
         for sess in list(self.sessions):
             sess.close_for_shutdown()
         await asyncio.sleep(0)
@@ -129,16 +134,19 @@ class AgentSMTP(SMTP):
         super().connection_lost(error)
 
     def close_for_shutdown(self) -> None:
-        if isinstance(self.transport, asyncio.WriteTransport):
+        self.service.sessions.discard(self)
+        if isinstance(self.transport, asyncio.WriteTransport) and not self.transport.is_closing():
             self.transport.write(b"421 4.3.2 agentmail is shutting down, try again later\r\n")
             self.transport.close()
 
     async def smtp_DATA(self, arg: str) -> None:
         self.in_data = True
         try:
-            await super().smtp_DATA(arg)
+            await super().smtp_DATA(arg)  # the reply (250 only once fsynced) is written before this returns
         finally:
             self.in_data = False
+            if self.service.closing:
+                self.close_for_shutdown()
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         try:
