@@ -8,6 +8,7 @@ also releases the lock (Dovecot's file_dotlock_replace).
 
 from __future__ import annotations
 
+import _thread
 import os
 import time
 
@@ -52,26 +53,44 @@ class DotLock:
     def acquire(self) -> None:
         deadline = time.monotonic() + self.wait
         delay = 0.0005
-        while True:
-            try:
-                self.fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                if is_stale(self.lock_path):
-                    try:
-                        os.unlink(self.lock_path)
-                    except FileNotFoundError:
-                        pass
+        # The owner is written into a temp file that is then link()ed to the lock name (as Dovecot's dotlock
+        # does), so a writer killed at any point never leaves an empty lock that nobody can prove stale.
+        # one temp name per thread too: threads of one process (agentmail serve's delivery workers) must never
+        # share it, or one thread's cleanup unlinks the name another is about to link (ENOENT)
+        tmp = f"{self.lock_path}.{os.getpid()}.{_thread.get_ident()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.write(fd, f"{os.getpid()}:{os.uname().nodename}".encode())
+        except OSError as exc:
+            raise os_error(exc, self.lock_path) from exc
+        try:
+            while True:
+                try:
+                    os.link(tmp, self.lock_path)
+                except FileExistsError:
+                    if is_stale(self.lock_path):
+                        try:
+                            os.unlink(self.lock_path)
+                        except FileNotFoundError:
+                            pass
+                        continue
+                    if time.monotonic() > deadline:
+                        raise TempFailError(f"{self.lock_path} is held by another process; try again") from None
+                    # jitter from the clock's low bits: `random` would cost ~1.3 ms of start-up on every send
+                    time.sleep(delay * (0.5 + (time.perf_counter_ns() % 1000) / 1000))
+                    delay = min(delay * 2, 0.05)
                     continue
-                if time.monotonic() > deadline:
-                    raise TempFailError(f"{self.lock_path} is held by another process; try again") from None
-                # jitter from the clock's low bits: `random` would cost ~1.3 ms of start-up on every send
-                time.sleep(delay * (0.5 + (time.perf_counter_ns() % 1000) / 1000))
-                delay = min(delay * 2, 0.05)
-                continue
-            except OSError as exc:
-                raise os_error(exc, self.lock_path) from exc
-            os.write(self.fd, f"{os.getpid()}:{os.uname().nodename}".encode())
-            return
+                except OSError as exc:
+                    raise os_error(exc, self.lock_path) from exc
+                self.fd, fd = fd, -1
+                return
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     def replace(self, data: bytes) -> None:
         """Atomically make `data` the content of the target and release the lock."""
