@@ -45,6 +45,10 @@ class SelectedMailbox:
         self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in state.messages}
         self.keywords: set[str] = {f for m in state.messages for f in m.flags if not f.startswith("\\")}
         self.state = state
+        # the state last diffed, and whether expunges were applied: a backend that returns the very
+        # same object while nothing changed (the Maildir cache) makes an idle poll O(1)
+        self._synced: MailboxState | None = state
+        self._synced_expunges = True
 
     # ------------------------------------------------------------------ views and updates
     def select_responses(self) -> list[r.Response]:
@@ -67,6 +71,9 @@ class SelectedMailbox:
 
     def sync(self, state: MailboxState, expunges: bool) -> list[r.Response]:
         self.state = state
+        if state is self._synced and (self._synced_expunges or not expunges):
+            return []
+        self._synced, self._synced_expunges = state, expunges
         current = {m.uid: m for m in state.messages}
         out: list[r.Response] = []
         if expunges:

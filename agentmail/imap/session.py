@@ -78,7 +78,9 @@ class Session:
         """Untagged updates for the selected mailbox (call it while idling)."""
         if self.selected is None or self.account is None:
             return []
-        return self.selected.sync(self._state(self.selected.name), expunges=True)
+        name = self.selected.name
+        state = self._state(name) if self.selected.readonly else self._claim_new(name)
+        return self.selected.sync(state, expunges=True)
 
     # ------------------------------------------------------------------ dispatch
     def _command(self, cmd: c.Command) -> list[r.Response]:
@@ -104,6 +106,15 @@ class Session:
     def _state(self, mailbox: str) -> MailboxState:
         assert self.account is not None
         return self.backend.state(self.account, mailbox)
+
+    def _claim_new(self, mailbox: str) -> MailboxState:
+        """State of a mailbox selected read-write; a backend with ``claim_new`` (Maildir) then treats
+        unannounced mail as seen by its owner (new/ -> cur/, as Dovecot does)."""
+        claim: Callable[[str, str], MailboxState] | None = getattr(self.backend, "claim_new", None)
+        if claim is None:
+            return self._state(mailbox)
+        assert self.account is not None
+        return claim(self.account, mailbox)
 
     def _untagged_updates(self) -> list[r.Response]:
         return self.poll() if self.selected is not None else []
@@ -185,7 +196,7 @@ class Session:
         self.selected = None
         self.state = "authenticated"
         name = decode_mailbox(cmd.mailbox)
-        state = self._state(name)
+        state = self._state(name) if cmd.readonly else self._claim_new(name)
         readonly = cmd.readonly or state.read_only
         self.selected = SelectedMailbox(name, readonly, state)
         self.state = "selected"

@@ -1,0 +1,281 @@
+"""One Maildir as an IMAP mailbox: UIDs, flags, sizes and dates, cached and cheap to re-check.
+
+- A re-check costs two ``stat`` calls (``new/`` and ``cur/``): the directory listing is read again
+  only when one of their ``st_mtime_ns`` changed, or when it changed so recently that a second
+  change within the same clock tick could hide behind it (Dovecot's "dirty directory" rule).
+- Per message only the UID, base name, Maildir info (flags letters), CRLF size and mtime are kept:
+  about 200 bytes, so 100,000 messages fit in ~25 MB. Headers are never cached.
+- UIDs come from ``dovecot-uidlist`` and are never invented here: the file is read incrementally
+  (only what was appended since the last read) and files it does not know yet go through
+  ``uidlist.sync`` (under Dovecot's lock), which numbers them in delivery order.
+- Sizes come from ``,W=`` in the name (falling back to reading the file), INTERNALDATE from the
+  file's mtime, as Dovecot's Maildir storage does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Iterator, Sequence
+from typing import overload
+
+from ..errors import AgentmailError
+from ..store import keywords, uidlist
+from ..store.dotlock import DotLock
+from ..store.maildir import INFO_SEP, Maildir, crlf_size, name_sizes
+from .backend import MailboxState, MessageInfo
+from .errors import ImapNo
+
+# Maildir info letters <-> IMAP system flags (Dovecot: D F R S T; P "passed" has no IMAP flag and is kept)
+LETTER_FLAGS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}
+FLAG_LETTERS = {v: k for k, v in LETTER_FLAGS.items()}
+DIRTY_NS = 2_000_000_000  # a directory changed less than 2 s ago may change again unseen
+
+
+class Entry:
+    __slots__ = ("uid", "base", "sub", "info", "size", "mtime")
+
+    def __init__(self, uid: int, base: str, sub: str, info: str | None, size: int, mtime: float) -> None:
+        self.uid = uid
+        self.base = base
+        self.sub = sub  # "new" or "cur"
+        self.info = info  # the letters after ":2,", None when the name has no info part
+        self.size = size  # CRLF size (RFC822.SIZE)
+        self.mtime = mtime
+
+    @property
+    def filename(self) -> str:
+        return self.base if self.info is None else self.base + INFO_SEP + self.info
+
+    def moved(self, sub: str, info: str | None) -> Entry:
+        return Entry(self.uid, self.base, sys_intern(sub), info, self.size, self.mtime)
+
+
+def sys_intern(text: str) -> str:
+    return text if len(text) > 8 else _INTERN.setdefault(text, text)
+
+
+_INTERN: dict[str, str] = {}
+
+
+class MessageList(Sequence[MessageInfo]):
+    """The messages of one snapshot, as ``MessageInfo`` built on demand (nothing per message is kept)."""
+
+    def __init__(self, entries: tuple[Entry, ...], cache: MailboxCache) -> None:
+        self._entries = entries
+        self._cache = cache
+        self._keywords = cache.keyword_table
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _info(self, e: Entry) -> MessageInfo:
+        when = dt.datetime.fromtimestamp(e.mtime, dt.timezone.utc).astimezone()
+        return MessageInfo(e.uid, self._cache.flagset(e.info or "", self._keywords), e.size, when)
+
+    @overload
+    def __getitem__(self, i: int) -> MessageInfo: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[MessageInfo]: ...
+
+    def __getitem__(self, i: int | slice) -> MessageInfo | Sequence[MessageInfo]:
+        if isinstance(i, slice):
+            return [self._info(e) for e in self._entries[i]]
+        return self._info(self._entries[i])
+
+    def __iter__(self) -> Iterator[MessageInfo]:
+        for e in self._entries:
+            yield self._info(e)
+
+
+class MailboxCache:
+    def __init__(self, path: str) -> None:
+        self.maildir = Maildir(path)
+        self.path = path
+        self.key: tuple[int, int] | None = None  # (new/ mtime, cur/ mtime) of the last clean scan
+        self.state: MailboxState | None = None
+        self.by_uid: dict[int, Entry] = {}
+        self.by_base: dict[str, int] = {}
+        self.uidvalidity = 0
+        self.next_uid = 1
+        self.keyword_table: dict[int, str] = {}
+        self._flagsets: dict[tuple[str, int], frozenset[str]] = {}
+        self._kw_id = 0
+        self._ul_ino = -1  # uidlist inode and the offset read so far
+        self._ul_offset = 0
+        self._pending: dict[str, int] = {}  # uidlist records whose file we have not listed yet
+        self._was_reset = False
+
+    # ------------------------------------------------------------------ flags
+    def flagset(self, info: str, table: dict[int, str]) -> frozenset[str]:
+        key = (info, id(table))
+        found = self._flagsets.get(key)
+        if found is None:
+            flags = {LETTER_FLAGS[ch] for ch in info if ch in LETTER_FLAGS}
+            flags |= {table[ord(ch) - 97] for ch in info if "a" <= ch <= "z" and ord(ch) - 97 in table}
+            found = self._flagsets[key] = frozenset(flags)
+        return found
+
+    def letters(self, flags: frozenset[str], keep_from: str) -> str:
+        """Maildir info for IMAP ``flags``; letters with no IMAP meaning (P) survive from ``keep_from``."""
+        out = {ch for ch in keep_from if ch.isupper() and ch not in LETTER_FLAGS}
+        for flag in flags:
+            if flag in FLAG_LETTERS:
+                out.add(FLAG_LETTERS[flag])
+            elif not flag.startswith("\\"):
+                try:
+                    out.add(keywords.ensure(self.maildir, flag))
+                except AgentmailError as exc:
+                    raise ImapNo(str(exc), "LIMIT") from None
+        self.key = None  # the keyword table may have grown
+        return "".join(sorted(out))
+
+    # ------------------------------------------------------------------ scanning
+    def refresh(self) -> MailboxState:
+        try:
+            st_new = os.stat(os.path.join(self.path, "new")).st_mtime_ns
+            st_cur = os.stat(os.path.join(self.path, "cur")).st_mtime_ns
+        except FileNotFoundError:
+            raise ImapNo("Mailbox does not exist", "NONEXISTENT") from None
+        if self.state is not None and self.key == (st_new, st_cur):
+            return self.state
+        clean = time.time_ns() - max(st_new, st_cur) > DIRTY_NS
+        self._scan()
+        if self._was_reset:  # UIDVALIDITY changed under us: number everything afresh
+            self._was_reset = False
+            self._scan()
+        self.key = (st_new, st_cur) if clean else None
+        return self.state  # type: ignore[return-value]  # set by _scan
+
+    def invalidate(self) -> None:
+        self.key = None
+
+    def _scan(self) -> None:
+        table = keywords.read(self.maildir)
+        if table != self.keyword_table:
+            self.keyword_table = table
+            self._flagsets.clear()
+        unknown: list[tuple[str, str, str | None]] = []
+        seen: dict[int, Entry] = {}
+        for sub in ("new", "cur"):
+            try:
+                names = os.listdir(os.path.join(self.path, sub))
+            except FileNotFoundError:
+                raise ImapNo("Mailbox does not exist", "NONEXISTENT") from None
+            for name in names:
+                if name.startswith("."):
+                    continue
+                base, sep, info_text = name.partition(INFO_SEP)
+                info = info_text if sep else None
+                uid = self.by_base.get(base)
+                if uid is None:
+                    unknown.append((sub, base, info))
+                    continue
+                if uid in seen:
+                    continue  # the same message in new/ and cur/ (a rename in flight): keep one
+                old = self.by_uid[uid]
+                seen[uid] = old if old.sub == sub and old.info == info else old.moved(sub, info)
+        if unknown:
+            self._read_uidlist()
+            if any(b not in self._pending for _, b, _ in unknown):
+                self._sync_uidlist()
+            for sub, base, info in unknown:
+                uid = self._pending.pop(base, None)
+                if uid is None or uid in seen:
+                    continue  # no UID could be given (read-only store): not shown
+                entry = self._new_entry(uid, sub, base, info)
+                if entry is not None:
+                    seen[uid] = entry
+        if not self.uidvalidity:
+            self._read_uidlist()
+        self.by_uid = seen
+        self.by_base = {e.base: u for u, e in seen.items()}
+        ordered = tuple(seen[u] for u in sorted(seen))
+        top = ordered[-1].uid if ordered else 0
+        self.next_uid = max(self.next_uid, top + 1)
+        self.state = MailboxState(self.uidvalidity, self.next_uid, MessageList(ordered, self))
+
+    def _new_entry(self, uid: int, sub: str, base: str, info: str | None) -> Entry | None:
+        filename = base if info is None else base + INFO_SEP + info
+        path = os.path.join(self.path, sub, filename)
+        try:
+            st = os.stat(path)
+            vsize = name_sizes(base)[1]
+            if vsize is None:
+                with open(path, "rb") as fh:
+                    vsize = crlf_size(fh.read())
+        except FileNotFoundError:
+            return None  # gone again (moved by another reader); found at the next scan
+        return Entry(uid, base, sys_intern(sub), info, vsize, st.st_mtime)
+
+    # ------------------------------------------------------------------ dovecot-uidlist
+    def _read_uidlist(self) -> None:
+        """Parse what was appended to dovecot-uidlist since the last read (all of it after a rewrite)."""
+        path = os.path.join(self.path, uidlist.FILENAME)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            self._create_uidlist()
+            return
+        try:
+            st = os.fstat(fd)
+            header = os.pread(fd, 512, 0).decode("utf-8", "surrogateescape").split("\n", 1)[0]
+            try:
+                head = uidlist.parse_header(header)
+            except uidlist.UidListError as exc:
+                raise ImapNo(f"Damaged {uidlist.FILENAME}: {exc}", "SERVERBUG") from None
+            if head.uidvalidity != self.uidvalidity and self.uidvalidity:
+                self._reset()  # a new UIDVALIDITY: every cached UID is void (RFC 3501 2.3.1.1)
+            self.uidvalidity = head.uidvalidity
+            self.next_uid = max(self.next_uid, head.next_uid)
+            start = self._ul_offset if st.st_ino == self._ul_ino and st.st_size >= self._ul_offset else 0
+            if start == 0:
+                self._pending.clear()
+            data = os.pread(fd, st.st_size - start, start) if st.st_size > start else b""
+        finally:
+            os.close(fd)
+        end = data.rfind(b"\n") + 1  # a torn last line is read again next time
+        text = data[:end].decode("utf-8", "surrogateescape")
+        lines = text.split("\n")
+        if start == 0:
+            lines = lines[1:]
+        for line in lines:
+            record = uidlist.parse_record(line) if line else None
+            if record is None:
+                continue
+            uid, _, base = record
+            self.next_uid = max(self.next_uid, uid + 1)
+            if base not in self.by_base:
+                self._pending[base] = uid
+        self._ul_ino = st.st_ino
+        self._ul_offset = start + end
+
+    def _sync_uidlist(self) -> None:
+        try:
+            uidlist.sync(self.maildir)  # numbers files nobody numbered yet, under Dovecot's lock
+        except AgentmailError:
+            return
+        self._ul_offset = 0
+        self._read_uidlist()
+
+    def _create_uidlist(self) -> None:
+        path = os.path.join(self.path, uidlist.FILENAME)
+        try:
+            with DotLock(path) as lock:
+                if not os.path.exists(path):
+                    lock.replace(uidlist.format_uidlist(uidlist.new_uidlist()).encode())
+        except (AgentmailError, OSError):
+            if not self.uidvalidity:
+                self.uidvalidity = 1
+            return
+        self._read_uidlist()
+
+    def _reset(self) -> None:
+        self._was_reset = True
+        self.by_uid = {}
+        self.by_base = {}
+        self._pending.clear()
+        self.next_uid = 1
+        self._ul_offset = 0

@@ -1,0 +1,172 @@
+"""The IMAP listener: asyncio streams moving bytes between sockets and ``Session`` objects.
+
+Everything protocol-related is in the sans-IO layer (parser.py, session.py); this module only
+reads, feeds the parser, writes responses and keeps time:
+
+- backend work (file IO on the Maildirs) runs in one dedicated worker thread, so the event loop
+  never blocks on a big directory scan and the backend needs no locks;
+- IDLE (RFC 2177): the selected mailbox is polled every ``idle_poll`` seconds (two stats when
+  nothing changed) and updates are pushed at once;
+- failed logins are answered after ``login_delay`` seconds; after ``max_failures`` the connection
+  is closed with BYE;
+- autologout (RFC 3501 5.4): 30 minutes without a command (3 minutes before authentication);
+- literal and line caps come from the parser: an oversized literal is refused without reading it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
+
+from ..config import Config
+from . import response as r
+from .errors import ImapError
+from .maildir_backend import MaildirBackend
+from .parser import CommandParser
+from .session import Session
+
+if TYPE_CHECKING:
+    from ..serve import ServeContext
+
+log = logging.getLogger("agentmail.imap")
+T = TypeVar("T")
+
+READ_SIZE = 64 * 1024
+MAX_LINE = 64 * 1024
+
+
+class ImapServer:
+    def __init__(self, cfg: Config, *, idle_poll: float = 0.5, login_delay: float = 1.0, max_failures: int = 3,
+                 autologout: float = 30 * 60, preauth_timeout: float = 3 * 60, max_connections: int = 1000) -> None:
+        self.cfg = cfg
+        self.backend = MaildirBackend(cfg)
+        self.idle_poll = idle_poll
+        self.login_delay = login_delay
+        self.max_failures = max_failures
+        self.autologout = autologout
+        self.preauth_timeout = preauth_timeout
+        self.max_connections = max_connections
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
+        self.connections: set[asyncio.Task[None]] = set()
+        self.server: asyncio.AbstractServer | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> asyncio.AbstractServer:
+        self.server = await asyncio.start_server(self._client, host, port, limit=MAX_LINE, backlog=1024,
+                                                 reuse_address=True)
+        return self.server
+
+    async def shutdown(self, grace: float = 0.0) -> None:
+        """Stop accepting, tell every client BYE (RFC 3501 7.1.5), and wait for their tasks."""
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.connections):
+            task.cancel()
+        if self.connections:
+            await asyncio.wait(list(self.connections), timeout=max(grace, 1.0))
+        self.worker.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.worker, functools.partial(fn, *args))
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.connections.add(task)
+        peer = writer.get_extra_info("peername")
+        try:
+            if len(self.connections) > self.max_connections:
+                writer.write(r.bye("Too many connections, try again later").to_bytes())
+                await writer.drain()
+                return
+            await Connection(self, reader, writer).serve()
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                writer.write(r.bye("Server shutting down").to_bytes())
+                await asyncio.wait_for(writer.drain(), 1.0)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass  # the client went away: nothing it sent half-way was acted on
+        except Exception:  # one broken connection must not disturb the others
+            log.exception("IMAP connection from %s failed", peer)
+        finally:
+            self.connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+class Connection:
+    def __init__(self, server: ImapServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.session = Session(server.backend)
+        self.parser = CommandParser(max_line=MAX_LINE, max_literal=server.cfg.max_message)
+
+    async def send(self, responses: list[r.Response]) -> None:
+        if responses:
+            self.writer.write(b"".join(resp.to_bytes() for resp in responses))
+            await self.writer.drain()
+
+    async def serve(self) -> None:
+        session, parser = self.session, self.parser
+        await self.send(session.greeting())
+        while not session.closed:
+            event = parser.next_event()
+            if event is None:
+                data = await self._read()
+                if not data:
+                    return  # EOF (or autologout): a half-received command is dropped
+                parser.receive_data(data)
+                continue
+            failures = session.failed_logins
+            responses = await self.server._run(session.handle, event)
+            if session.failed_logins > failures:
+                await asyncio.sleep(self.server.login_delay)
+                if session.failed_logins >= self.server.max_failures:
+                    responses.insert(0, r.bye("Too many failed logins"))
+                    session.closed = True
+            await self.send(responses)
+            if session.wants_line:
+                parser.expect_line()
+
+    async def _read(self) -> bytes:
+        """Wait for client data; while idling, poll the mailbox and push updates meanwhile."""
+        limit = self.server.autologout if self.session.account else self.server.preauth_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        read = asyncio.ensure_future(self.reader.read(READ_SIZE))
+        try:
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    await self.send([r.bye("Autologout; idle for too long")])
+                    return b""
+                step = min(left, self.server.idle_poll) if self.session.idling else left
+                done, _ = await asyncio.wait({read}, timeout=step)
+                if done:
+                    return read.result()
+                if self.session.idling:
+                    try:
+                        updates = await self.server._run(self.session.poll)
+                    except ImapError as err:  # e.g. the mailbox was deleted under us
+                        await self.send([r.bye(f"Selected mailbox is gone: {err.text}")])
+                        return b""
+                    await self.send(updates)
+        finally:
+            if not read.done():
+                read.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await read
+
+
+async def start_listener(ctx: ServeContext, host: str, port: int) -> asyncio.AbstractServer:
+    """The hook `agentmail serve` looks for (serve.build_listeners)."""
+    server = ImapServer(ctx.cfg)
+    ctx.on_shutdown(server.shutdown)
+    return await server.start(host, port)
