@@ -22,6 +22,11 @@ QUIET_WHEN_IDLE = frozenset({"prompt", "post-tool", "stop"})
 SAFE_ID = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 SAFE_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 KEY = b'"session_id"'
+USAGE = """Usage: agentmail hook session-start|prompt|post-tool|stop|session-end
+
+  Claude Code's hook protocol: the hook JSON on stdin, JSON or nothing on stdout, always exit 0
+  (errors are one line on stderr). The plugin's hooks/hooks.json runs it; see docs/hooks.md.
+"""
 
 
 def fast_session_id(data: bytes) -> str | None:
@@ -129,6 +134,9 @@ def main(args: list[str], home: str | None = None, as_name: str | None = None) -
 
     Never fails the user's turn: any error becomes one line on stderr and status 0.
     """
+    if args and args[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0
     if len(args) != 1 or args[0] not in EVENTS:
         sys.stderr.write(f"agentmail hook: expected one of {', '.join(EVENTS)}, got {' '.join(args) or 'nothing'}\n")
         return 64  # EX_USAGE: a misconfigured hook, shown to the user; Claude Code only blocks on status 2

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import AGENTMAIL, Result, Store
+from hookkit import AGENTMAIL, Result, Store
 
 
 def age_new_dir(store: Store, name: str, seconds: float = 5.0) -> int:
@@ -397,3 +397,8 @@ def test_garbage_or_empty_stdin_still_works(store: Store) -> None:
 def test_unknown_event_is_a_usage_error(store: Store) -> None:
     result = store.claude().sh(f"{AGENTMAIL} hook bogus", "{}")
     assert result.rc == 64 and result.stdout == b"" and len(result.stderr.splitlines()) == 1
+
+
+def test_help(store: Store) -> None:
+    result = store.claude().sh(f"{AGENTMAIL} hook --help")
+    assert result.rc == 0 and result.stdout.startswith(b"Usage: agentmail hook session-start|prompt")

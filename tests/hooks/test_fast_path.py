@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import AGENTMAIL, Store
+from hookkit import AGENTMAIL, Store
 
 from agentmail import config
 from agentmail.hooks import fast_session_id, store_home

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Claude, Result, Store
+from hookkit import ROOT, Claude, Result, Store, hook_payload
 
 EVENTS = {"SessionStart": "session-start", "UserPromptSubmit": "prompt", "PostToolUse": "post-tool",
           "Stop": "stop", "SessionEnd": "session-end"}
@@ -43,8 +43,6 @@ class Plugged:
         self.env = {**store.env, "CLAUDE_PLUGIN_ROOT": str(root), "CLAUDE_PROJECT_DIR": str(claude.cwd)}
 
     def hook(self, event: str, **extra: object) -> Result:
-        from conftest import hook_payload
-
         raw = json.dumps(hook_payload(event, self.claude.session_id, str(self.claude.cwd), **extra))
         return self.claude.sh(self.commands[event], raw, self.env)
 
