@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
-from core.conftest import make_accounts, run_script
 
 from agentmail import config
 from agentmail.compose import send
 from agentmail.mailbox import announce, unread
 from agentmail.reading import read_message
-from agentmail.store import passwd, uidlist
+from agentmail.store import passwd, registry, uidlist
 from agentmail.store.maildir import Maildir, name_sizes, split_name
 
 from .conftest import IN_CI, free_port, need
@@ -177,7 +176,9 @@ def dovecot_store(world_dir: Path):
     need("dovecot")
     store = world_dir / "store"
     cfg = config.load(str(store))
-    make_accounts(cfg, "alice", "bob")
+    registry.ensure_store(cfg)
+    for name in ("alice", "bob"):
+        registry.create_account(cfg, name)
     first = send(cfg, "alice", ["bob"], "Read and receipted", "one")
     send(cfg, "alice", ["bob"], "Announced only", "two")
     announce(unread(cfg, "bob"))
@@ -250,7 +251,10 @@ def test_agentmail_keeps_dovecots_uids_after_dovecot_appends(dovecot_store) -> N
     assert json.loads(out) == before
 
     # a new agentmail delivery (as the user Dovecot runs as) continues at max(N, last + 1)
-    run_script(store, "--as", "alice", "send", "bob", "After Dovecot", "x", prefix=prefix).ok()
+    agentmail = os.path.join(os.path.dirname(sys.executable), "agentmail")
+    env = {**os.environ, "AGENTMAIL_HOME": str(store)}
+    subprocess.run([*prefix, agentmail, "--as", "alice", "send", "bob", "After Dovecot", "x"], env=env, check=True,
+                   capture_output=True)
     after = uidlist.read(bob)
     assert after is not None
     assert {b: u for b, u in after.by_base().items() if b in before} == before  # nobody was renumbered
