@@ -71,4 +71,28 @@ def cleanup(cfg: Config, dry_run: bool = False, now: float | None = None) -> lis
                 actions.append(f"remove stale lock {path}")
                 if not dry_run:
                     os.unlink(path)
+        actions += _lock_temps(box.path, dry_run)
+    return actions
+
+
+def _lock_temps(root: str, dry_run: bool) -> list[str]:
+    """`<lock>.<pid>.<thread>.tmp` files a killed writer left behind (see dotlock.py) whose process is gone."""
+    actions = []
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        parts = name.split(".")
+        if ".lock." not in name or not name.endswith(".tmp") or len(parts) < 4 or not parts[-3].isdigit():
+            continue
+        if presence.pid_alive(int(parts[-3])):
+            continue
+        path = os.path.join(root, name)
+        actions.append(f"remove stale lock temp file {path}")
+        if not dry_run:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
     return actions

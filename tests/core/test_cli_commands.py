@@ -411,12 +411,19 @@ def test_cleanup_never_touches_mail(am, home: Path) -> None:
     fresh.write_bytes(b"being written")
     stale_lock = box / "dovecot-uidlist.lock"
     stale_lock.write_text("999999999:" + os.uname().nodename)
+    # a writer killed between writing its lock temp file and linking it (dotlock.py) leaves this behind
+    lock_temp = box / "dovecot-uidlist.lock.999999999.140001.tmp"
+    lock_temp.write_text("999999999:" + os.uname().nodename)
+    live_temp = box / f"dovecot-uidlist.lock.{os.getpid()}.140002.tmp"  # its owner is alive: keep it
+    live_temp.write_text(f"{os.getpid()}:" + os.uname().nodename)
     dry = am("cleanup", "--dry-run").ok().out
     assert f"would remove stuck tmp file {stuck}" in dry and f"would remove stale lock {stale_lock}" in dry
-    assert stuck.exists() and stale_lock.exists()
+    assert f"would remove stale lock temp file {lock_temp}" in dry
+    assert stuck.exists() and stale_lock.exists() and lock_temp.exists()
     out = am("cleanup").ok().out
     assert f"remove stuck tmp file {stuck}" in out
-    assert not stuck.exists() and not stale_lock.exists()
+    assert not stuck.exists() and not stale_lock.exists() and not lock_temp.exists()
+    assert live_temp.exists()
     assert fresh.exists()  # a delivery in progress is left alone
     assert files(box, "new") + files(box, "cur") == mail
     assert am("cleanup").ok().out.strip() == "nothing to clean up"
