@@ -12,6 +12,7 @@ they come by, so they cost an agent no attention.
 
 from __future__ import annotations
 
+import _thread
 import os
 import time
 
@@ -20,13 +21,16 @@ from .format.address import parse_address
 from .format.encoding import format_date
 from .store import registry, uidlist
 from .store.dotlock import DotLock
-from .store.maildir import Maildir, Staged, split_name, to_lf
+from .store.maildir import Maildir, Staged, fsync_dir, os_error, split_name, to_lf
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from .config import Config
+
+    # (account, or None for the .Sent copy and the journal; maildir; staged file; subdir; flags)
+    PlanItem = tuple[str | None, Maildir, Staged, str, str]
 
 VIA = {"cli": "local", "sendmail": "local", "smtp": "ESMTP", "imap": "IMAP"}
 
@@ -124,26 +128,102 @@ def trace_headers(cfg: Config, *, via: str, rcpt: str | None, envelope_from: str
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
 
 
+_box_locks: dict[str, _thread.LockType] = {}
+_box_locks_guard = _thread.allocate_lock()
+
+
+def box_lock(path: str) -> _thread.LockType:
+    """A per-process mutex per Maildir: threads of one process (agentmail serve's delivery workers) queue on it
+    and wake as soon as it is free, instead of sleep-polling the dotlock with back-off."""
+    lock = _box_locks.get(path)
+    if lock is None:
+        with _box_locks_guard:
+            lock = _box_locks.setdefault(path, _thread.allocate_lock())
+    return lock
+
+
+class _DirSync:
+    """Group commit for directory fsyncs: one fsync that starts after a thread's link() makes that link durable,
+    so threads that link into the same directory at about the same time share one fsync instead of queueing."""
+
+    __slots__ = ("mutex", "counter", "requested", "synced")
+
+    def __init__(self) -> None:
+        self.mutex = _thread.allocate_lock()  # one fsync of this directory at a time
+        self.counter = _thread.allocate_lock()
+        self.requested = 0  # tickets handed out, each taken after its link()
+        self.synced = 0  # every ticket up to this one is durable
+
+    def sync(self, path: str) -> None:
+        with self.counter:
+            self.requested += 1
+            ticket = self.requested
+        with self.mutex:
+            if self.synced >= ticket:
+                return  # an fsync that started after our link finished while we waited
+            with self.counter:
+                target = self.requested
+            fsync_dir(path)
+            self.synced = target
+
+
+_dir_syncs: dict[str, _DirSync] = {}
+
+
+def sync_dir(path: str) -> None:
+    """fsync directory `path` (shared with concurrent callers); StoreIOError on failure."""
+    syncer = _dir_syncs.get(path)
+    if syncer is None:
+        with _box_locks_guard:
+            syncer = _dir_syncs.setdefault(path, _DirSync())
+    try:
+        syncer.sync(path)
+    except OSError as exc:
+        raise os_error(exc, path) from exc
+
+
 def _publish(staged: Staged, maildir: Maildir, subdir: str = "new", flags: str = "") -> str:
     """Link a staged file into place and give it its UID while holding the uidlist lock.
 
     Holding the lock means Dovecot (or our IMAP server) cannot see the file before its UID is recorded, so
-    the message can never get two UIDs.
+    the message can never get two UIDs. The directory is fsynced after the lock is released (before returning,
+    so the message is still durable when deliver() returns): concurrent deliveries then share fsyncs instead of
+    queueing behind each other's.
     """
-    lock = DotLock(os.path.join(maildir.path, uidlist.FILENAME))
-    lock.acquire()
-    try:
-        name = staged.commit(subdir, flags)
-        uidlist.append(maildir, [split_name(name)[0]], lock=lock)
-        return name
-    finally:
-        lock.release()
+    with box_lock(maildir.path):
+        lock = DotLock(os.path.join(maildir.path, uidlist.FILENAME))
+        lock.acquire()
+        try:
+            name = staged.commit(subdir, flags, sync=False)
+            uidlist.append(maildir, [split_name(name)[0]], lock=lock)
+        finally:
+            lock.release()
+    sync_dir(os.path.join(maildir.path, subdir))
+    return name
 
 
-def deliver(cfg: Config, data: bytes, recipients: Sequence[str], *, sender: str | None,
-            envelope_from: str | None = None, via: str = "cli", peer: str | None = None,
-            proto: str | None = None, save_sent: bool = True, now: float | None = None) -> Delivery:
-    """Deliver `data` (an RFC 5322 message) to local `recipients`. See the module docstring."""
+class Staging:
+    """Phase 1 done for one message: every copy written to a tmp/ (see `stage`), not yet visible."""
+
+    __slots__ = ("result", "names", "folder", "plan")
+
+    def __init__(self, result: Delivery, names: list[str], folder: str, plan: list[PlanItem]) -> None:
+        self.result = result
+        self.names = names
+        self.folder = folder
+        self.plan = plan
+
+    def abort(self) -> None:
+        for _, _, staged, _, _ in self.plan:
+            staged.abort()
+
+
+def stage(cfg: Config, data: bytes, recipients: Sequence[str], *, sender: str | None,
+          envelope_from: str | None = None, via: str = "cli", peer: str | None = None,
+          proto: str | None = None, save_sent: bool = True, now: float | None = None,
+          sync: bool = True) -> Staging:
+    """Phase 1 of `deliver`: resolve recipients and write every copy into its tmp/ (fsynced unless `sync=False`,
+    in which case the caller must make the files durable before committing them)."""
     registry.ensure_store(cfg)
     names = resolve_recipients(cfg, recipients, sender)
     body = to_lf(data)
@@ -154,7 +234,7 @@ def deliver(cfg: Config, data: bytes, recipients: Sequence[str], *, sender: str 
         envelope_from = cfg.address(sender) if sender else ""
     folder = "Receipts" if receipt else "INBOX"
 
-    plan: list[tuple[str | None, Maildir, Staged, str, str]] = []  # (account, maildir, staged, subdir, flags)
+    plan: list[PlanItem] = []
     try:
         for name in names:
             box = registry.mailbox(cfg, name, folder)
@@ -162,36 +242,46 @@ def deliver(cfg: Config, data: bytes, recipients: Sequence[str], *, sender: str 
                 box.create(folder_marker=folder != "INBOX")
             head = trace_headers(cfg, via=via, rcpt=cfg.address(name), envelope_from=envelope_from, key=key,
                                  peer=peer, proto=proto, now=now)
-            plan.append((name, box, box.stage(head + body), "new", ""))
+            plan.append((name, box, box.stage(head + body, sync), "new", ""))
         if sender and save_sent and not receipt and registry.resolve(cfg, sender) == sender:
             box = registry.mailbox(cfg, sender, "Sent")
             if not box.exists():
                 box.create(folder_marker=True)
             head = trace_headers(cfg, via=via, rcpt=None, envelope_from=envelope_from, key=key, peer=peer,
                                  proto=proto, now=now)
-            plan.append((None, box, box.stage(head + body), "cur", "S"))
+            plan.append((None, box, box.stage(head + body, sync), "cur", "S"))
         journal = Maildir(cfg.journal_path)
         envelope = ", ".join(cfg.address(n) for n in names)
         head = trace_headers(cfg, via=via, rcpt=None, envelope_from=envelope_from, key=key, peer=peer,
                              proto=proto, now=now) + f"X-Agentmail-Envelope-To: {envelope}\n".encode()
-        plan.append((None, journal, journal.stage(head + body), "new", ""))
+        plan.append((None, journal, journal.stage(head + body, sync), "new", ""))
     except AgentmailError as exc:
         for *_, staged, _, _ in plan:
             staged.abort()
         exc.message += " (nothing was delivered)"
         raise
+    return Staging(result, names, folder, plan)
 
+
+def deliver(cfg: Config, data: bytes, recipients: Sequence[str], *, sender: str | None,
+            envelope_from: str | None = None, via: str = "cli", peer: str | None = None,
+            proto: str | None = None, save_sent: bool = True, now: float | None = None) -> Delivery:
+    """Deliver `data` (an RFC 5322 message) to local `recipients`. See the module docstring."""
+    staging = stage(cfg, data, recipients, sender=sender, envelope_from=envelope_from, via=via, peer=peer,
+                    proto=proto, save_sent=save_sent, now=now)
+    result, plan, names = staging.result, staging.plan, staging.names
     done: list[str] = []
     published = 0
     try:
         for account, box, staged, subdir, flags in plan:
             published += 1
             if box.path == cfg.journal_path:
-                staged.commit(subdir, flags)
+                staged.commit(subdir, flags, sync=False)
+                sync_dir(os.path.join(box.path, subdir))
                 continue
             filename = _publish(staged, box, subdir, flags)
             if account:
-                result.delivered[account] = (folder, filename)
+                result.delivered[account] = (staging.folder, filename)
                 done.append(account)
             else:
                 result.sent_copy = ("Sent", filename)

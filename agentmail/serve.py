@@ -50,7 +50,7 @@ class ServeContext:
     """What listeners share: the store, the bind address, TLS, the worker threads, shutdown steps."""
 
     def __init__(self, cfg: Config, host: str, tls_context: ssl.SSLContext | None, remote: bool,
-                 workers: int = 8, verbose: int = 0) -> None:
+                 workers: int = 16, verbose: int = 0) -> None:
         self.cfg = cfg
         self.host = host
         self.tls_context = tls_context
@@ -89,8 +89,10 @@ async def start_smtp(ctx: ServeContext, host: str, port: int) -> asyncio.Abstrac
 
 def build_listeners(smtp_port: int, imap_port: int) -> list[Listener]:
     listeners = [Listener("SMTP", "smtp_port", smtp_port, start_smtp)]
+    import importlib
+
     try:
-        from .imap import server as imap_server  # type: ignore[attr-defined, unused-ignore]
+        imap_server: Any = importlib.import_module("agentmail.imap.server")
     except ImportError:
         imap_server = None
     start_imap = getattr(imap_server, "start_listener", None)

@@ -6,8 +6,9 @@
 - RCPT is checked at once (RFC 5321 3.3): an unknown local name gets 550 with suggestions, another domain
   550 relay denied. SIZE (RFC 1870) is the store's `max_message`, 552 beyond it. 8BITMIME (RFC 6152) and SMTPUTF8
   (RFC 6531) are accepted.
-- DATA goes to `deliver(via="smtp", save_sent=False)` in a worker thread: the 250 is sent only after every copy is
-  fsynced, so an acknowledged message survives a crash. No .Sent copy: mail clients keep their own by IMAP APPEND.
+- DATA goes to delivery.py's two phases (via="smtp", save_sent=False), batched by group_commit.py in a worker
+  thread: the 250 is sent only once every copy is on disk, so an acknowledged message survives a crash.
+  No .Sent copy: mail clients keep their own by IMAP APPEND.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from .delivery import deliver, resolve_recipients
+from .delivery import resolve_recipients
 from .errors import AgentmailError, DataError, TempFailError, UnknownRecipientError, UsageError
 from .format.address import ForeignAddressError, parse_address
+from .group_commit import Committer
 from .store import passwd, registry
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ log = logging.getLogger("agentmail.smtp")
 NULL_SENDER = "<>"  # aiosmtpd keeps the null reverse-path (RFC 5321 4.5.5) as the literal "<>"
 MAX_RECIPIENTS = 100  # RFC 5321 4.5.3.1.8: at least 100 must be accepted
 AUTH_FAIL_DELAY = 1.0
+_SPECIALS = frozenset(' \t"\\()<>[]:;,')  # anything needing the full parser (quoting, source routes, lists)
 
 # aiosmtpd warns on every connection that AUTH without TLS is risky: on loopback that is the design.
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
@@ -64,6 +67,7 @@ class SmtpService:
         self.tls_context = tls_context
         self.require_tls = require_tls
         self.auth_delay = auth_delay
+        self.committer = Committer(cfg, executor)
         self.handler = Handler(self)
         self.sessions: set[AgentSMTP] = set()
         self.closing = False
@@ -95,6 +99,7 @@ class SmtpService:
     async def shutdown(self, grace: float) -> None:
         """Let transactions in DATA finish (up to `grace` seconds), then 421 and close every connection."""
         self.closing = True
+        log.warning("smtp: %d messages delivered in %d batches", self.delivered, self.committer.batches)
         for sess in list(self.sessions):
             if not sess.in_data:  # idle between commands: RFC 5321 3.8, 421 and close
                 sess.close_for_shutdown()
@@ -149,6 +154,14 @@ class AgentSMTP(SMTP):
                 self.close_for_shutdown()
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # Fast path for the plain `<local@domain> [params]` every client sends (RFC 5321 4.1.2 Path without
+        # source route or quoting); anything else goes through aiosmtpd's full RFC 5322 parser.
+        text = arg.lstrip()
+        end = text.find(">")
+        if text.startswith("<") and end > 0:
+            addr = text[1:end]
+            if addr == "" or (addr.count("@") == 1 and not any(c in _SPECIALS for c in addr)):
+                return (addr or "<>"), text[end + 1:]
         try:
             return super()._getaddr(arg)
         except Exception:  # the stdlib parser raises IndexError on "<bob@": a malformed address (553)
@@ -260,6 +273,8 @@ class Handler:
             return "554 5.6.0 message has no From: header (RFC 5322 3.6.2)"
         own = self.cfg.address(user)
         for value in froms + header_values(data, ("sender",)):
+            if value == own or value.endswith(f" <{own}>") and value.count("<") == 1 and '"' not in value:
+                continue  # the common `Name <own@domain>` / `own@domain`, without the full address parser
             addrs = [a for _, a in getaddresses([value]) if a]
             if not addrs:
                 return f"554 5.6.0 unreadable From/Sender header {_one_line(value, 80)!r}"
@@ -285,12 +300,11 @@ class Handler:
         proto = ("UTF8SMTP" if envelope.smtp_utf8 else "ESMTP") + ("S" if session.ssl else "") + "A"
         helo = session.host_name or "unknown"
         ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(
-                self.service.executor, lambda: deliver(
-                    self.cfg, data, envelope.rcpt_tos, sender=user, envelope_from=mail_from, via="smtp",
-                    peer=f"{helo} ([{ip}])", proto=proto, save_sent=False))
+            # deliver() in batches (group_commit.py): the reply waits until the message is on disk
+            result = await self.service.committer.deliver(
+                data=data, recipients=list(envelope.rcpt_tos), sender=user, envelope_from=mail_from, via="smtp",
+                peer=f"{helo} ([{ip}])", proto=proto, save_sent=False)
         except UnknownRecipientError as err:  # removed between RCPT and DATA
             return f"550 5.1.1 {_one_line(err.message)}"
         except DataError as err:

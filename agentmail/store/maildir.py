@@ -195,8 +195,9 @@ class Maildir:
                       and os.path.isdir(os.path.join(self.path, e, "cur")))
 
     # --- delivery ---
-    def stage(self, data: bytes) -> Staged:
-        """Write `data` (already LF-normalised) to tmp/ with O_EXCL and fsync it."""
+    def stage(self, data: bytes, sync: bool = True) -> Staged:
+        """Write `data` (already LF-normalised) to tmp/ with O_EXCL and fsync it (`sync=False`: the caller makes
+        it durable before committing, e.g. one syncfs(2) for a whole batch, as agentmail serve does)."""
         vsize = crlf_size(data)
         for _ in range(100):
             name = unique_name(len(data), vsize)
@@ -212,7 +213,8 @@ class Maildir:
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
-                os.fsync(fd)
+                if sync:
+                    os.fsync(fd)
             except OSError as exc:
                 os.close(fd)
                 try:
