@@ -317,6 +317,20 @@ def receipts(c: Ctx, limit: int, as_json: bool) -> None:
         out(f"{r.original_key[:8]} {r.disposition} by {reader} {render.age(now - r.at)} ago")
 
 
+@cli.command(context_settings={"ignore_unknown_options": True}, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@pass_ctx
+def hook(c: Ctx, args: tuple[str, ...]) -> None:
+    """Claude Code hooks: session-start|prompt|post-tool|stop|session-end (JSON on stdin; see docs/hooks.md).
+
+    `agentmail hook` normally never reaches click (the fast path in cli/__init__.py runs it); this entry keeps it
+    listed in --help and working with AGENTMAIL_NO_FAST_PATH set.
+    """
+    from ..hooks import main as hook_main
+
+    raise click.exceptions.Exit(hook_main(list(args), home=c.home, as_name=c.as_name))
+
+
 # Modules of agentmail.cli that add commands with a `register_commands(group)` function.
 COMMAND_MODULES = ("admin", "clerk", "server_cmds")
 

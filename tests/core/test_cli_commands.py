@@ -11,7 +11,7 @@ from pathlib import Path
 from agentmail import config
 from agentmail.store import passwd
 
-from .conftest import maildir_files, make_accounts
+from .conftest import maildir_files, make_accounts, run_script
 from .helpers import assert_complete, body_of, files, flags_of, keyword_names, parse, short_id
 
 DOMAIN = "agents.localhost"
@@ -452,3 +452,18 @@ def test_usage_errors_are_one_line(am, home: Path) -> None:
     am("--as", "alice", "inbox", "--limit", "0").fails(64)
     am("--as", "alice", "send", "alice", "t", "b", "--bogus").fails(64)
     assert "Usage" in am("--help").ok().out
+
+
+def test_hook_also_works_through_click(home: Path) -> None:
+    """With the fast path off, `agentmail hook` still speaks the hook protocol (and --help lists it)."""
+    setup_accounts(home, "alice")
+    payload = json.dumps({"session_id": "s-click", "cwd": str(home), "hook_event_name": "SessionStart"})
+    res = run_script(home, "--as", "alice", "hook", "session-start", input=payload,
+                     env={"AGENTMAIL_NO_FAST_PATH": "1"}).ok()
+    out = json.loads(res.out)
+    assert out["hookSpecificOutput"]["hookEventName"] == "SessionStart"
+    assert "alice@agents.localhost" in out["hookSpecificOutput"]["additionalContext"]
+    idle = run_script(home, "--as", "alice", "hook", "prompt", input=payload,
+                      env={"AGENTMAIL_NO_FAST_PATH": "1"}).ok()
+    assert idle.out == "" and idle.err == ""
+    assert "hook" in run_script(home, "--help").ok().out

@@ -112,6 +112,8 @@ from agentmail.format.postcard import Attachment
 cfg = config.load(sys.argv[1])
 blob = Attachment("blob.bin", "application/octet-stream", bytes(range(256)) * 400)  # ~140 KB base64
 n = 0
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
 while True:
     n += 1
     send(cfg, "alice", ["bob", "carol"], f"crash {sys.argv[2]}-{n}", "x" * 1400, attachments=[blob])
@@ -125,8 +127,10 @@ def test_sigkill_never_leaves_partial_files(home: Path) -> None:
     locks_left = 0
     checked: set[str] = set()  # a file found complete stays complete (it is only ever renamed)
     for round_ in range(30):
-        proc = subprocess.Popen([sys.executable, "-c", LOOP, str(home), str(round_)])
-        time.sleep(0.08 + rng.uniform(0, 0.03))  # interpreter start-up, then 0-30 ms into the sending loop
+        proc = subprocess.Popen([sys.executable, "-c", LOOP, str(home), str(round_)], stdout=subprocess.PIPE)
+        # wait for the sender to be in its loop (a loaded machine starts Python slowly), then kill it 0-30 ms in
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        time.sleep(rng.uniform(0, 0.03))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         for name in ("bob", "carol", "alice/.Sent"):
