@@ -353,7 +353,7 @@ def test_idle_hook_is_silent_without_agentmail_on_path(world: World, event: str)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
-@pytest.mark.parametrize("event", ["prompt", "post-tool"])
+@pytest.mark.parametrize("event", ["prompt", "post-tool", "stop"])
 def test_idle_hook_does_not_call_agentmail(world: World, event: str) -> None:
     world.register()
     world.recorder(world.bin)
@@ -368,7 +368,7 @@ def test_idle_hook_does_not_call_agentmail(world: World, event: str) -> None:
     assert world.called() == []
 
 
-@pytest.mark.parametrize("event", ["prompt", "post-tool"])
+@pytest.mark.parametrize("event", ["prompt", "post-tool", "stop"])
 def test_new_mail_is_handed_to_agentmail_unchanged(world: World, event: str) -> None:
     world.register()
     world.deliver()
@@ -452,7 +452,7 @@ def test_agentmail_home_with_a_tilde(world: World) -> None:
     assert world.called() == ["hook prompt"]
 
 
-@pytest.mark.parametrize("event", ["session-start", "stop", "session-end"])
+@pytest.mark.parametrize("event", ["session-start", "session-end"])
 def test_other_events_always_call_agentmail_with_stdin_untouched(world: World, event: str) -> None:
     world.register()
     world.recorder(world.bin)
@@ -542,5 +542,5 @@ def test_hooks_json_commands_as_claude_code_runs_them(world: World) -> None:
             timeout=30,
         )
         assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), event
-    # idle prompt and post-tool took the fast path; the other three reached agentmail
-    assert world.called() == ["hook session-start", "hook stop", "hook session-end"]
+    # idle prompt, post-tool and stop took the fast path; session-start and session-end reached agentmail
+    assert world.called() == ["hook session-start", "hook session-end"]
