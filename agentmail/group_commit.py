@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .config import Config
 
 MAX_BATCH = 64
+DRAINERS = 2  # batches in flight: one can stage and link while the other waits for its sync
 Result = Delivery | AgentmailError
 
 
@@ -180,7 +181,7 @@ class Committer:
         self.syncer = Syncer(cfg.home)
         self.lock = threading.Lock()
         self.pending: list[tuple[dict[str, Any], asyncio.Future[Delivery]]] = []
-        self.running = False
+        self.running = 0  # drain threads at work
         self.batches = 0
 
     async def deliver(self, **job: Any) -> Delivery:
@@ -189,8 +190,8 @@ class Committer:
         fut: asyncio.Future[Delivery] = loop.create_future()
         with self.lock:
             self.pending.append((job, fut))
-            start = not self.running
-            self.running = True
+            start = self.running < DRAINERS and (self.running == 0 or len(self.pending) > 1)
+            self.running += start
         if start:
             loop.run_in_executor(self.executor, self._drain, loop)
         return await fut
@@ -201,7 +202,7 @@ class Committer:
             with self.lock:
                 taken, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
                 if not taken and linked is None:
-                    self.running = False
+                    self.running -= 1
                     return
             try:
                 batch = stage_batch(self.cfg, [job for job, _ in taken], not self.syncer.available)
