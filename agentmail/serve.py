@@ -211,7 +211,7 @@ async def run(ctx: ServeContext, listeners: list[Listener], ready: Callable[[dic
         if ready:
             ready(info)
         await stop.wait()
-        log.warning("shutting down: no new connections; finishing messages in progress")
+        log.info("shutting down: no new connections; finishing messages in progress")
     finally:
         for server in servers:
             server.close()
@@ -259,5 +259,5 @@ def serve(cfg: Config, host: str = DEFAULT_HOST, smtp_port: int = DEFAULT_SMTP_P
         asyncio.run(run(ctx, build_listeners(smtp_port, imap_port), ready))
     finally:
         lock.release()
-    log.warning("stopped after %.0f s", time.monotonic() - started)
+    log.info("stopped after %.0f s", time.monotonic() - started)
     return 0

@@ -99,7 +99,7 @@ class SmtpService:
     async def shutdown(self, grace: float) -> None:
         """Let transactions in DATA finish (up to `grace` seconds), then 421 and close every connection."""
         self.closing = True
-        log.warning("smtp: %d messages delivered in %d batches", self.delivered, self.committer.batches)
+        log.info("smtp: %d messages delivered in %d batches", self.delivered, self.committer.batches)
         for sess in list(self.sessions):
             if not sess.in_data:  # idle between commands: RFC 5321 3.8, 421 and close
                 sess.close_for_shutdown()
