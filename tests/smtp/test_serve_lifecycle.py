@@ -139,3 +139,24 @@ def test_sigterm_mid_load_loses_nothing_acknowledged(fresh_store: Store) -> None
     assert not [p for p in fresh_store.home.rglob("tmp/*") if p.is_file()]
     assert not (fresh_store.home / "run" / "serve.json").exists()
     assert os.path.exists(fresh_store.home / "run" / "serve.lock")
+
+
+def test_verbose_trace_masks_auth_secrets(fresh_store: Store) -> None:
+    import base64
+
+    srv = start_server(fresh_store, "-vv")
+    try:
+        password = fresh_store.passwords["bob"]
+        for mechanism in ("PLAIN", "LOGIN"):
+            with smtplib.SMTP(srv.host, srv.port, timeout=10) as client:
+                client.ehlo("x")
+                client.user, client.password = "bob", password
+                client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"))
+                client.sendmail(f"bob@{DOMAIN}", [f"alice@{DOMAIN}"], message(f"bob@{DOMAIN}", "alice", "vv-1"))
+    finally:
+        assert srv.stop() == 0
+    log = srv.log()
+    assert "AUTH PLAIN ********" in log and "as bob" in log and "ehlo x" in log.lower()
+    secrets = [password, base64.b64encode(password.encode()).decode(),
+               base64.b64encode(f"\0bob\0{password}".encode()).decode()]
+    assert not [s for s in secrets if s in log]
