@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import io
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -44,7 +46,10 @@ def test_cron_style(fresh_store: Store) -> None:
     assert proc.returncode == 0, proc.stderr
     stored = fresh_store.only("bob", tag)
     assert strip_trace(stored) == data
-    assert b"via sendmail" in stored and b"Return-Path: <root@" in stored or b"Return-Path: <" in stored
+    # no -f and no agentmail identity: nobody's account sends; the envelope sender is <login>@<host>
+    login = f"{getpass.getuser()}@{os.uname().nodename}"
+    assert stored.startswith(f"Return-Path: <{login}>\n".encode()) and b"via sendmail" in stored
+    assert fresh_store.files("bob", "Sent") == []
 
 
 def test_scripts_t_i_f_with_bcc(fresh_store: Store) -> None:
