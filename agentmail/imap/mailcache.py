@@ -17,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Iterator, Sequence
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping, Sequence
 from typing import overload
 
 from ..errors import AgentmailError
@@ -64,8 +66,19 @@ class MessageList(Sequence[MessageInfo]):
 
     def __init__(self, entries: tuple[Entry, ...], cache: MailboxCache) -> None:
         self._entries = entries
+        self._uids = array("Q", (e.uid for e in entries))
         self._cache = cache
         self._keywords = cache.keyword_table
+
+    def lookup_map(self) -> Mapping[int, MessageInfo]:
+        """uid -> MessageInfo without building all of them (selected.py uses it when present)."""
+        return _UidMap(self)
+
+    def find(self, uid: int) -> MessageInfo | None:
+        i = bisect_left(self._uids, uid)
+        if i < len(self._uids) and self._uids[i] == uid:
+            return self._info(self._entries[i])
+        return None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -90,6 +103,23 @@ class MessageList(Sequence[MessageInfo]):
             yield self._info(e)
 
 
+class _UidMap(Mapping[int, MessageInfo]):
+    def __init__(self, messages: MessageList) -> None:
+        self._messages = messages
+
+    def __getitem__(self, uid: int) -> MessageInfo:
+        found = self._messages.find(uid)
+        if found is None:
+            raise KeyError(uid)
+        return found
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._messages._uids)
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+
 class MailboxCache:
     def __init__(self, path: str) -> None:
         self.maildir = Maildir(path)
@@ -107,6 +137,7 @@ class MailboxCache:
         self._ul_offset = 0
         self._pending: dict[str, int] = {}  # uidlist records whose file we have not listed yet
         self._was_reset = False
+        self.new_count = 0  # messages in new/ (claim_new has nothing to do when 0)
 
     # ------------------------------------------------------------------ flags
     def flagset(self, info: str, table: dict[int, str]) -> frozenset[str]:
@@ -191,6 +222,7 @@ class MailboxCache:
         if not self.uidvalidity:
             self._read_uidlist()
         self.by_uid = seen
+        self.new_count = sum(1 for e in seen.values() if e.sub == "new")
         self.by_base = {e.base: u for u, e in seen.items()}
         ordered = tuple(seen[u] for u in sorted(seen))
         top = ordered[-1].uid if ordered else 0

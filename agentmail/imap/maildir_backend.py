@@ -126,6 +126,8 @@ class MaildirBackend:
         state = cache.refresh()
         if place.read_only:
             return self.state(account, mailbox)
+        if not cache.new_count:
+            return state
         box = Maildir(place.path)
         moved = False
         for uid, entry in list(cache.by_uid.items()):

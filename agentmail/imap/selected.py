@@ -9,7 +9,8 @@ during FETCH, STORE or SEARCH; UID versions may, RFC 3501 6.4.8 - we stay conser
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from . import commands as c
@@ -41,9 +42,14 @@ class SelectedMailbox:
         self.name = name
         self.readonly = readonly
         self.uidvalidity = state.uidvalidity
-        self.uids: list[int] = [m.uid for m in state.messages]
-        self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in state.messages}
-        self.keywords: set[str] = {f for m in state.messages for f in m.flags if not f.startswith("\\")}
+        self.uids: list[int] = []
+        self.flags: dict[int, frozenset[str]] = {}
+        flagsets: set[frozenset[str]] = set()
+        for m in state.messages:  # one pass: a backend may build MessageInfo on demand
+            self.uids.append(m.uid)
+            self.flags[m.uid] = m.flags
+            flagsets.add(m.flags)
+        self.keywords: set[str] = {f for fs in flagsets for f in fs if not f.startswith("\\")}
         self.state = state
         # the state last diffed, and whether expunges were applied: a backend that returns the very
         # same object while nothing changed (the Maildir cache) makes an idle poll O(1)
@@ -101,8 +107,16 @@ class SelectedMailbox:
 
     def _targets(self, seqset: SequenceSet, uid: bool) -> list[tuple[int, int]]:
         """(seq, uid) pairs a sequence set names in the client's view."""
-        if uid:
-            return [(self.seq_of(u) or 0, u) for u in seqset.filter(self.uids)]
+        if uid:  # self.uids is sorted: bisect each range instead of testing every UID
+            uids = self.uids
+            top = uids[-1] if uids else 0
+            picked: set[int] = set()
+            for lo, hi in seqset.ranges:
+                a, b = (top if lo is None else lo), (top if hi is None else hi)
+                if a > b:
+                    a, b = b, a
+                picked.update(range(bisect_left(uids, a), bisect_right(uids, b)))
+            return [(i + 1, uids[i]) for i in sorted(picked)]
         top = len(self.uids)
         for lo_hi in seqset.ranges:
             for bound in lo_hi:
@@ -127,10 +141,12 @@ class SelectedMailbox:
             return [err.response(cmd.tag)]
         return [r.bad(cmd.tag, f"{cmd.name} is not supported")]
 
-    def _info(self, session: Session) -> dict[int, MessageInfo]:
+    def _info(self, session: Session) -> Mapping[int, MessageInfo]:
         state = session.backend.state(_account(session), self.name)
         self.state = state
-        return {m.uid: m for m in state.messages}
+        # a backend's lazy uid lookup (the Maildir cache) spares building every MessageInfo
+        lookup: Callable[[], Mapping[int, MessageInfo]] | None = getattr(state.messages, "lookup_map", None)
+        return lookup() if lookup is not None else {m.uid: m for m in state.messages}
 
     def _fetch(self, cmd: c.Fetch, session: Session) -> list[r.Response]:
         account = _account(session)
