@@ -99,7 +99,6 @@ class SmtpService:
     async def shutdown(self, grace: float) -> None:
         """Let transactions in DATA finish (up to `grace` seconds), then 421 and close every connection."""
         self.closing = True
-        log.info("smtp: %d messages delivered in %d batches", self.delivered, self.committer.batches)
         for sess in list(self.sessions):
             if not sess.in_data:  # idle between commands: RFC 5321 3.8, 421 and close
                 sess.close_for_shutdown()
@@ -110,6 +109,7 @@ class SmtpService:
         for sess in list(self.sessions):
             sess.close_for_shutdown()
         await asyncio.sleep(0)
+        log.info("smtp: %d messages delivered in %d batches", self.delivered, self.committer.batches)
 
 
 class AgentSMTP(SMTP):
