@@ -93,6 +93,8 @@ def parse_args(args: list[str]) -> Options:
             opts.ignore_dots = True
         elif arg.startswith(("-f", "-r")):
             opts.sender = value(arg[:2]).strip()
+            if any(c in opts.sender for c in "\r\n\0\t "):  # it becomes the Return-Path field
+                raise UsageError(f"sendmail: invalid sender address {opts.sender[:60]!r}")
         elif arg.startswith("-F"):
             opts.full_name = value("-F")
         elif arg.startswith(FLAGS_WITH_ARG):

@@ -104,6 +104,7 @@ def test_body_only_input_and_dot_handling(fresh_store: Store) -> None:
     ([], b"Subject: x\n\nhi\n", 64, "no recipients"),
     (["bob"], b"", 66, "no message"),
     (["-f"], b"", 64, "needs a value"),
+    (["-f", "a@b\nX-Injected: 1", "bob"], b"Subject: x\n\nhi\n", 64, "invalid sender"),
 ])
 def test_exit_codes(fresh_store: Store, args: list[str], data: bytes, code: int, text: str) -> None:
     before = fresh_store.journal_count()
