@@ -298,7 +298,8 @@ class Handler:
         mail_from = "" if envelope.mail_from == NULL_SENDER else (envelope.mail_from or "")
         # RFC 3848 / RFC 6531 3.7.4: the WITH protocol name says authenticated, TLS, UTF-8
         proto = ("UTF8SMTP" if envelope.smtp_utf8 else "ESMTP") + ("S" if session.ssl else "") + "A"
-        helo = session.host_name or "unknown"
+        # the EHLO name goes into the Received field: printable ASCII only, so it can never break the header
+        helo = "".join(c for c in str(session.host_name or "") if "!" <= c <= "~")[:64] or "unknown"
         ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         try:
             # deliver() in batches (group_commit.py): the reply waits until the message is on disk

@@ -236,3 +236,19 @@ def test_200_concurrent_connections_all_delivered(server: Server) -> None:
         assert strip_trace(server.store.only("alice", f"{tag}-{i:03d}@test")) == lf(data)
     with login(server) as client:
         assert client.noop()[0] == 250
+
+
+def test_ehlo_name_cannot_inject_into_received(server: Server) -> None:
+    raw = Raw(server)
+    try:
+        assert raw.cmd(b"EHLO evil\rX-Injected: yes").startswith(b"250")
+        token = base64.b64encode(f"\0bob\0{server.store.passwords['bob']}".encode())
+        assert raw.cmd(b"AUTH PLAIN " + token).startswith(b"235")
+        assert raw.cmd(b"MAIL FROM:<bob@agents.localhost>").startswith(b"250")
+        assert raw.cmd(b"RCPT TO:<alice@agents.localhost>").startswith(b"250")
+        assert raw.cmd(b"DATA").startswith(b"354")
+        assert raw.cmd(message(f"bob@{DOMAIN}", "alice", "ehlo-inject") + b".").startswith(b"250")
+    finally:
+        raw.close()
+    stored = server.store.only("alice", "ehlo-inject@test")
+    assert b"\r" not in stored and b"Received: from evilX-Injected:yes ([127.0.0.1])" in stored
