@@ -254,7 +254,7 @@ def stage(cfg: Config, data: bytes, recipients: Sequence[str], *, sender: str | 
         envelope = ", ".join(cfg.address(n) for n in names)
         head = trace_headers(cfg, via=via, rcpt=None, envelope_from=envelope_from, key=key, peer=peer,
                              proto=proto, now=now) + f"X-Agentmail-Envelope-To: {envelope}\n".encode()
-        plan.append((None, journal, journal.stage(head + body, sync), "new", ""))
+        plan.insert(0, (None, journal, journal.stage(head + body, sync), "new", ""))  # see deliver()
     except AgentmailError as exc:
         for *_, staged, _, _ in plan:
             staged.abort()
@@ -271,22 +271,26 @@ def deliver(cfg: Config, data: bytes, recipients: Sequence[str], *, sender: str 
                     proto=proto, save_sent=save_sent, now=now)
     result, plan, names = staging.result, staging.plan, staging.names
     done: list[str] = []
+    journal, copies = plan[0], plan[1:]
+    journaled = False
     published = 0
     try:
-        for account, box, staged, subdir, flags in plan:
-            published += 1
-            if box.path == cfg.journal_path:
-                staged.commit(subdir, flags, sync=False)
-                sync_dir(os.path.join(box.path, subdir))
-                continue
+        for account, box, staged, subdir, flags in copies:
             filename = _publish(staged, box, subdir, flags)
+            published += 1
             if account:
                 result.delivered[account] = (staging.folder, filename)
                 done.append(account)
             else:
                 result.sent_copy = ("Sent", filename)
+            if not journaled:
+                # The journal copy follows the first published copy: a message nobody got is not journaled,
+                # and one that fails half-way still leaves its audit copy.
+                journal[2].commit(journal[3], journal[4], sync=False)
+                sync_dir(os.path.join(journal[1].path, journal[3]))
+                journaled = True
     except AgentmailError as exc:
-        for _, _, staged, _, _ in plan[published - 1:]:
+        for _, _, staged, _, _ in (copies[published:] if journaled else plan):
             staged.abort()
         raise PartialDeliveryError(str(exc), done, [n for n in names if n not in done]) from exc
     return result
