@@ -19,7 +19,7 @@ from agentmail.compose import send
 from agentmail.format.postcard import Draft, Limits, build
 
 from .conftest import make_accounts, run_script, snapshot
-from .helpers import files
+from .helpers import assert_complete, files
 
 DATE = 1_795_510_800.0
 A65 = "a" * 65
@@ -201,6 +201,29 @@ def test_unwritable_tmp_of_one_recipient_delivers_to_nobody(unwritable) -> None:
         assert snapshot(home) == before
     finally:
         os.chmod(tmp, 0o700)
+
+
+def test_late_failure_names_who_got_it_and_keeps_the_journal_copy(unwritable) -> None:
+    """bob's copy is published, then carol's Maildir root (where the uidlist lock lives) refuses: the error says
+    bob got it and carol did not, bob's copy is whole, and the journal holds the message that was accepted."""
+    home, prefix, as_root = unwritable
+    cfg = config.load(str(home))
+    make_accounts(cfg, "alice", "bob", "carol")
+    if as_root:
+        subprocess.run(["chown", "-R", "nobody:", str(home)], check=True)
+    carol = home / "maildirs" / "carol"
+    os.chmod(carol, 0o500)  # tmp/ stays writable (staging works); the lock in the root cannot be created
+    try:
+        res = run_script(home, "--as", "alice", "send", "bob,carol", "half way", "x", prefix=prefix)
+        res.fails(74)
+        assert "delivered to bob" in res.err and "NOT delivered to carol" in res.err
+    finally:
+        os.chmod(carol, 0o700)
+    (got,) = files(home / "maildirs" / "bob", "new")
+    assert_complete(got)
+    assert files(carol, "new", "cur", "tmp") == []
+    journal = files(home / "journal", "new")
+    assert len(journal) == 1 and b"half way" in journal[0].read_bytes()
 
 
 def test_read_only_mount(tmp_path: Path) -> None:
