@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import time
 from array import array
@@ -51,7 +52,7 @@ class Entry:
         return self.base if self.info is None else self.base + INFO_SEP + self.info
 
     def moved(self, sub: str, info: str | None) -> Entry:
-        return Entry(self.uid, self.base, sys_intern(sub), info, self.size, self.mtime)
+        return Entry(self.uid, self.base, sys_intern(sub), info and sys_intern(info), self.size, self.mtime)
 
 
 def sys_intern(text: str) -> str:
@@ -69,6 +70,12 @@ class MessageList(Sequence[MessageInfo]):
         self._uids = array("Q", (e.uid for e in entries))
         self._cache = cache
         self._keywords = cache.keyword_table
+
+    def uid_flags(self) -> Iterator[tuple[int, frozenset[str]]]:
+        """(uid, flags) in UID order, without a MessageInfo per message (selected.uid_flags)."""
+        flagset, table = self._cache.flagset, self._keywords
+        for e in self._entries:
+            yield e.uid, flagset(e.info or "", table)
 
     def lookup_map(self) -> Mapping[int, MessageInfo]:
         """uid -> MessageInfo without building all of them (selected.py uses it when present)."""
@@ -188,30 +195,16 @@ class MailboxCache:
         if table != self.keyword_table:
             self.keyword_table = table
             self._flagsets.clear()
-        unknown: list[tuple[str, str, str | None]] = []
+        unknown: list[tuple[str, str, str | None]] = []  # files the uidlist does not number yet
         seen: dict[int, Entry] = {}
         for sub in ("new", "cur"):
-            try:
-                names = os.listdir(os.path.join(self.path, sub))
+            try:  # scandir, not listdir: 100,000 names are never all held at once
+                with os.scandir(os.path.join(self.path, sub)) as it:
+                    self._list(sub, it, seen, unknown)
             except FileNotFoundError:
                 raise ImapNo("Mailbox does not exist", "NONEXISTENT") from None
-            for name in names:
-                if name.startswith("."):
-                    continue
-                base, sep, info_text = name.partition(INFO_SEP)
-                info = info_text if sep else None
-                uid = self.by_base.get(base)
-                if uid is None:
-                    unknown.append((sub, base, info))
-                    continue
-                if uid in seen:
-                    continue  # the same message in new/ and cur/ (a rename in flight): keep one
-                old = self.by_uid[uid]
-                seen[uid] = old if old.sub == sub and old.info == info else old.moved(sub, info)
         if unknown:
-            self._read_uidlist()
-            if any(b not in self._pending for _, b, _ in unknown):
-                self._sync_uidlist()
+            self._sync_uidlist()
             for sub, base, info in unknown:
                 uid = self._pending.pop(base, None)
                 if uid is None or uid in seen:
@@ -224,10 +217,39 @@ class MailboxCache:
         self.by_uid = seen
         self.new_count = sum(1 for e in seen.values() if e.sub == "new")
         self.by_base = {e.base: u for u, e in seen.items()}
+        # a dict keeps its size after pops: let the first scan's table go (and any record re-read
+        # by a uidlist sync for a file that is listed already)
+        self._pending = {b: u for b, u in self._pending.items() if b not in self.by_base}
         ordered = tuple(seen[u] for u in sorted(seen))
         top = ordered[-1].uid if ordered else 0
         self.next_uid = max(self.next_uid, top + 1)
         self.state = MailboxState(self.uidvalidity, self.next_uid, MessageList(ordered, self))
+
+    def _list(self, sub: str, names: Iterator[os.DirEntry[str]], seen: dict[int, Entry],
+              unknown: list[tuple[str, str, str | None]]) -> None:
+        """One of new/ and cur/ into ``seen``; files without a UID in what we know go to ``unknown``."""
+        read = False
+        for de in names:
+            name = de.name
+            if name.startswith("."):
+                continue
+            base, sep, info_text = name.partition(INFO_SEP)
+            info = sys_intern(info_text) if sep else None  # "S", "RS", ...: shared, not per message
+            uid = self.by_base.get(base)
+            if uid is None:
+                if not read:  # new files: catch up with the uidlist once, then number them at once
+                    self._read_uidlist()
+                    read = True
+                uid = self._pending.pop(base, None)
+                if uid is None:
+                    unknown.append((sub, base, info))
+                elif uid not in seen and (entry := self._new_entry(uid, sub, base, info)) is not None:
+                    seen[uid] = entry
+                continue
+            if uid in seen:
+                continue  # the same message in new/ and cur/ (a rename in flight): keep one
+            old = self.by_uid[uid]
+            seen[uid] = old if old.sub == sub and old.info == info else old.moved(sub, info)
 
     def _new_entry(self, uid: int, sub: str, base: str, info: str | None) -> Entry | None:
         filename = base if info is None else base + INFO_SEP + info
@@ -269,12 +291,13 @@ class MailboxCache:
         finally:
             os.close(fd)
         end = data.rfind(b"\n") + 1  # a torn last line is read again next time
-        text = data[:end].decode("utf-8", "surrogateescape")
-        lines = text.split("\n")
+        lines = io.BytesIO(data)  # line by line: no list (or str copy) of 100,000 records at once
         if start == 0:
-            lines = lines[1:]
-        for line in lines:
-            record = uidlist.parse_record(line) if line else None
+            next(lines, None)  # the header
+        for raw in lines:
+            if not raw.endswith(b"\n"):
+                break
+            record = uidlist.parse_record(raw.decode("utf-8", "surrogateescape")) if raw != b"\n" else None
             if record is None:
                 continue
             uid, _, base = record

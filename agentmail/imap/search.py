@@ -23,7 +23,7 @@ import email.errors
 import email.header
 import email.utils
 import quopri
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .mime import Part, parse_message
@@ -190,8 +190,14 @@ def _cost(key: SearchKey) -> int:
     return 3
 
 
-def search(key: SearchKey, messages: list[SearchMessage], uid: bool = False) -> list[int]:
-    """Sequence numbers (or UIDs when ``uid``) of the matching messages, in mailbox order."""
-    max_seq = max((m.seq for m in messages), default=0)
-    max_uid = max((m.uid for m in messages), default=0)
+def search(key: SearchKey, messages: Iterable[SearchMessage], uid: bool = False,
+           largest: tuple[int, int] | None = None) -> list[int]:
+    """Sequence numbers (or UIDs when ``uid``) of the matching messages, in mailbox order.
+
+    ``largest`` is (highest sequence number, highest UID), the values of ``*``; given it,
+    ``messages`` may be a one-pass iterator (the session streams them, keeping none)."""
+    if largest is None:
+        messages = list(messages)
+        largest = (max((m.seq for m in messages), default=0), max((m.uid for m in messages), default=0))
+    max_seq, max_uid = largest
     return [m.uid if uid else m.seq for m in messages if matches(key, m, max_seq, max_uid)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import commands as c
@@ -37,18 +37,27 @@ def internaldate(when: dt.datetime) -> str:
     return f"{when.day:02d}-{MONTHS[when.month - 1]}-{when.year:04d} {when:%H:%M:%S %z}"
 
 
+def uid_flags(messages: Sequence[MessageInfo]) -> Iterator[tuple[int, frozenset[str]]]:
+    """(uid, flags) of every message; a backend's ``uid_flags`` (the Maildir cache) skips building
+    a ``MessageInfo`` (and its datetime) per message."""
+    fast: Callable[[], Iterator[tuple[int, frozenset[str]]]] | None = getattr(messages, "uid_flags", None)
+    return fast() if fast is not None else ((m.uid, m.flags) for m in messages)
+
+
 class SelectedMailbox:
     def __init__(self, name: str, readonly: bool, state: MailboxState) -> None:
         self.name = name
         self.readonly = readonly
         self.uidvalidity = state.uidvalidity
+        # the client's view: UIDs by sequence number and the flags last reported, side by side
+        # (two lists of references: ~16 bytes a message, no per-message dict entry)
         self.uids: list[int] = []
-        self.flags: dict[int, frozenset[str]] = {}
+        self.flags: list[frozenset[str]] = []
         flagsets: set[frozenset[str]] = set()
-        for m in state.messages:  # one pass: a backend may build MessageInfo on demand
-            self.uids.append(m.uid)
-            self.flags[m.uid] = m.flags
-            flagsets.add(m.flags)
+        for uid, flags in uid_flags(state.messages):  # one pass
+            self.uids.append(uid)
+            self.flags.append(flags)
+            flagsets.add(flags)
         self.keywords: set[str] = {f for fs in flagsets for f in fs if not f.startswith("\\")}
         self.state = state
         # the state last diffed, and whether expunges were applied: a backend that returns the very
@@ -61,7 +70,7 @@ class SelectedMailbox:
         st = self.state
         self.keywords.add("$MDNSent")
         flags = (*SYSTEM_FLAGS, *sorted(self.keywords))
-        unseen = next((i + 1 for i, m in enumerate(st.messages) if "\\Seen" not in m.flags), None)
+        unseen = next((i + 1 for i, fs in enumerate(self.flags) if "\\Seen" not in fs), None)
         out: list[r.Response] = [r.FlagsResponse(flags), r.exists(len(self.uids)), r.recent(0)]
         if unseen is not None:
             out.append(r.ok(None, f"First unseen: {unseen}", r.ResponseCode("UNSEEN", str(unseen))))
@@ -76,70 +85,97 @@ class SelectedMailbox:
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
 
     def sync(self, state: MailboxState, expunges: bool) -> list[r.Response]:
+        """EXPUNGE (highest first, so lower numbers stay valid), FETCH FLAGS, then EXISTS (RFC 3501
+        7.4.1, 7.3.1), from one merge walk of the sorted UID lists (nothing built per message)."""
         self.state = state
         if state is self._synced and (self._synced_expunges or not expunges):
             return []
         self._synced, self._synced_expunges = state, expunges
-        current = {m.uid: m for m in state.messages}
+        uids, flags = self.uids, self.flags
+        count = len(uids)
+        last = uids[-1] if uids else 0
+        gone: list[int] = []  # indexes into uids of messages no longer in the mailbox
+        changed: list[tuple[int, int, frozenset[str]]] = []  # (index, uid, flags)
+        new: list[tuple[int, frozenset[str]]] = []
+        i = 0
+        for uid, fs in uid_flags(state.messages):
+            while i < count and uids[i] < uid:
+                gone.append(i)
+                i += 1
+            if i < count and uids[i] == uid:
+                if fs != flags[i]:
+                    changed.append((i, uid, fs))
+                i += 1
+            elif uid > last:
+                new.append((uid, fs))
+        gone.extend(range(i, count))
         out: list[r.Response] = []
-        if expunges:
-            for seq in range(len(self.uids), 0, -1):  # highest first: lower numbers stay valid
-                uid = self.uids[seq - 1]
-                if uid not in current:
-                    out.append(r.expunge(seq))
-                    del self.uids[seq - 1]
-                    self.flags.pop(uid, None)
-        for uid in list(self.uids):
-            info = current.get(uid)
-            if info is not None and info.flags != self.flags[uid]:
-                self.flags[uid] = info.flags
-                found = self.seq_of(uid)
-                assert found is not None
-                out.append(r.FetchResponse(found, [("UID", uid), ("FLAGS", r.flag_list(sorted(info.flags)))]))
-        last = self.uids[-1] if self.uids else 0
-        new = [m for m in state.messages if m.uid > last]
+        if expunges and gone:
+            out += [r.expunge(g + 1) for g in reversed(gone)]
+            doomed = set(gone)
+            self.uids = uids = [u for j, u in enumerate(uids) if j not in doomed]
+            self.flags = flags = [f for j, f in enumerate(flags) if j not in doomed]
+        for i, uid, fs in changed:
+            if expunges and gone:
+                i -= bisect_left(gone, i)  # sequence numbers after the expunges above
+            flags[i] = fs
+            out.append(r.FetchResponse(i + 1, [("UID", uid), ("FLAGS", r.flag_list(sorted(fs)))]))
         if new:
-            for m in new:
-                self.uids.append(m.uid)
-                self.flags[m.uid] = m.flags
-            out.append(r.exists(len(self.uids)))
+            uids += [u for u, _ in new]
+            flags += [f for _, f in new]
+            out.append(r.exists(len(uids)))
         return out
 
-    def _targets(self, seqset: SequenceSet, uid: bool) -> list[tuple[int, int]]:
-        """(seq, uid) pairs a sequence set names in the client's view."""
+    def _spans(self, seqset: SequenceSet, uid: bool) -> list[tuple[int, int]]:
+        """The sorted, disjoint index ranges [start, stop) of self.uids a sequence set names."""
+        uids = self.uids
+        spans: list[tuple[int, int]] = []
         if uid:  # self.uids is sorted: bisect each range instead of testing every UID
-            uids = self.uids
             top = uids[-1] if uids else 0
-            picked: set[int] = set()
             for lo, hi in seqset.ranges:
                 a, b = (top if lo is None else lo), (top if hi is None else hi)
                 if a > b:
                     a, b = b, a
-                picked.update(range(bisect_left(uids, a), bisect_right(uids, b)))
-            return [(i + 1, uids[i]) for i in sorted(picked)]
-        top = len(self.uids)
-        for lo_hi in seqset.ranges:
-            for bound in lo_hi:
-                if bound is not None and bound > top:
+                spans.append((bisect_left(uids, a), bisect_right(uids, b)))
+        else:
+            top = len(uids)
+            for lo, hi in seqset.ranges:
+                if (lo is not None and lo > top) or (hi is not None and hi > top):
                     raise ImapBad("Invalid message sequence number" if top else "No messages in the mailbox")
-        return [(s, self.uids[s - 1]) for s in seqset.resolve(top)]
+                a, b = (top if lo is None else lo), (top if hi is None else hi)
+                spans.append((min(a, b) - 1, max(a, b)))
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(s for s in spans if s[0] < s[1]):
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return merged
+
+    def _targets(self, seqset: SequenceSet, uid: bool) -> Iterator[tuple[int, int]]:
+        """(seq, uid) pairs a sequence set names in the client's view, lazily (ImapBad at once)."""
+        spans, uids = self._spans(seqset, uid), self.uids
+        return ((i + 1, uids[i]) for a, b in spans for i in range(a, b))
 
     # ------------------------------------------------------------------ dispatch
-    def handle(self, cmd: c.Command, session: Session) -> list[r.Response]:
+    def handle(self, cmd: c.Command, session: Session) -> Iterator[r.Response]:
+        """The command's responses, produced as they are iterated: a whole-mailbox FETCH or STORE
+        never holds all its responses at once. An error ends the stream with its tagged reply."""
         try:
             if isinstance(cmd, c.Fetch):
-                return self._fetch(cmd, session)
-            if isinstance(cmd, c.Store):
-                return self._store(cmd, session)
-            if isinstance(cmd, c.Search):
-                return self._search(cmd, session)
-            if isinstance(cmd, c.Copy):
-                return self._copy(cmd, session)
-            if isinstance(cmd, c.Expunge):
-                return self._expunge(cmd, session)
+                yield from self._fetch(cmd, session)
+            elif isinstance(cmd, c.Store):
+                yield from self._store(cmd, session)
+            elif isinstance(cmd, c.Search):
+                yield from self._search(cmd, session)
+            elif isinstance(cmd, c.Copy):
+                yield from self._copy(cmd, session)
+            elif isinstance(cmd, c.Expunge):
+                yield from self._expunge(cmd, session)
+            else:
+                yield r.bad(cmd.tag, f"{cmd.name} is not supported")
         except ImapError as err:
-            return [err.response(cmd.tag)]
-        return [r.bad(cmd.tag, f"{cmd.name} is not supported")]
+            yield err.response(cmd.tag)
 
     def _info(self, session: Session) -> Mapping[int, MessageInfo]:
         state = session.backend.state(_account(session), self.name)
@@ -148,7 +184,7 @@ class SelectedMailbox:
         lookup: Callable[[], Mapping[int, MessageInfo]] | None = getattr(state.messages, "lookup_map", None)
         return lookup() if lookup is not None else {m.uid: m for m in state.messages}
 
-    def _fetch(self, cmd: c.Fetch, session: Session) -> list[r.Response]:
+    def _fetch(self, cmd: c.Fetch, session: Session) -> Iterator[r.Response]:
         account = _account(session)
         targets = self._targets(cmd.sequence, cmd.uid)
         infos = self._info(session)
@@ -157,7 +193,6 @@ class SelectedMailbox:
             atts.insert(0, FetchAtt("UID"))  # RFC 3501 6.4.8: UID FETCH always returns UID
         needs_body = any(a.name not in ("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE") or a.section for a in atts)
         set_seen = not self.readonly and any(a.sets_seen for a in atts)
-        out: list[r.Response] = []
         for seq, uid in targets:
             info = infos.get(uid)
             if info is None:
@@ -182,12 +217,12 @@ class SelectedMailbox:
                     items.append((att.response_name, message_item(att, root)))
             if flags != info.flags and not any(a.name == "FLAGS" for a in atts):
                 items.append(("FLAGS", r.flag_list(sorted(flags))))  # RFC 3501 6.4.5: report \Seen
-            self.flags[uid] = flags
-            out.append(r.FetchResponse(seq, items))
-        return [*out, *self.sync(session.backend.state(account, self.name), expunges=False),
-                r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}FETCH completed")]
+            self.flags[seq - 1] = flags
+            yield r.FetchResponse(seq, items)
+        yield from self.sync(session.backend.state(account, self.name), expunges=False)
+        yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
 
-    def _store(self, cmd: c.Store, session: Session) -> list[r.Response]:
+    def _store(self, cmd: c.Store, session: Session) -> Iterator[r.Response]:
         if self.readonly:
             raise ImapNo("Mailbox is read-only", "READ-ONLY")
         if any(f.lower() == "\\recent" for f in cmd.flags):
@@ -195,7 +230,7 @@ class SelectedMailbox:
         account = _account(session)
         infos = self._info(session)
         given = frozenset(_canonical(f) for f in cmd.flags)
-        out: list[r.Response] = []
+        done: list[tuple[int, int, frozenset[str]]] = []  # every change is made before any reply
         for seq, uid in self._targets(cmd.sequence, cmd.uid):
             info = infos.get(uid)
             if info is None:
@@ -208,14 +243,16 @@ class SelectedMailbox:
                 flags = given
             if flags != info.flags:
                 session.backend.set_flags(account, self.name, uid, flags)
-            self.flags[uid] = flags
+            self.flags[seq - 1] = flags
             self.keywords.update(f for f in flags if not f.startswith("\\"))
             if not cmd.silent:
-                items: list[tuple[str, r.Value]] = [("FLAGS", r.flag_list(sorted(flags)))]
-                if cmd.uid:
-                    items.insert(0, ("UID", uid))
-                out.append(r.FetchResponse(seq, items))
-        return [*out, r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}STORE completed")]
+                done.append((seq, uid, flags))
+        for seq, uid, flags in done:
+            items: list[tuple[str, r.Value]] = [("FLAGS", r.flag_list(sorted(flags)))]
+            if cmd.uid:
+                items.insert(0, ("UID", uid))
+            yield r.FetchResponse(seq, items)
+        yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}STORE completed")
 
     def _search(self, cmd: c.Search, session: Session) -> list[r.Response]:
         if cmd.charset is not None and cmd.charset.upper() not in ("UTF-8", "US-ASCII"):
@@ -223,17 +260,20 @@ class SelectedMailbox:
         assert cmd.key is not None
         account = _account(session)
         infos = self._info(session)
-        msgs = []
-        for seq, uid in enumerate(self.uids, 1):
-            info = infos.get(uid)
-            if info is None:
-                continue
 
-            def loader(uid: int = uid) -> bytes:
-                return session.backend.message(account, self.name, uid)
+        def messages() -> Iterator[SearchMessage]:  # one at a time: nothing per message is kept
+            for seq, uid in enumerate(self.uids, 1):
+                info = infos.get(uid)
+                if info is None:
+                    continue
 
-            msgs.append(SearchMessage(seq, uid, info.flags, info.internal_date, info.size, loader))
-        hits = search(cmd.key, msgs, uid=cmd.uid)
+                def loader(uid: int = uid) -> bytes:
+                    return session.backend.message(account, self.name, uid)
+
+                yield SearchMessage(seq, uid, info.flags, info.internal_date, info.size, loader)
+
+        top = (len(self.uids), self.uids[-1] if self.uids else 0)
+        hits = search(cmd.key, messages(), uid=cmd.uid, largest=top)
         return [r.SearchResponse(tuple(hits)), r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}SEARCH completed")]
 
     def _copy(self, cmd: c.Copy, session: Session) -> list[r.Response]:

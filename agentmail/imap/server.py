@@ -10,7 +10,10 @@ reads, feeds the parser, writes responses and keeps time:
 - failed logins are answered after ``login_delay`` seconds; after ``max_failures`` the connection
   is closed with BYE;
 - autologout (RFC 3501 5.4): 30 minutes without a command (3 minutes before authentication);
-- literal and line caps come from the parser: an oversized literal is refused without reading it.
+- literal and line caps come from the parser: an oversized literal is refused without reading it;
+- a command's responses are pulled from ``Session.stream`` in chunks of about ``CHUNK`` bytes (in
+  the worker), each written and drained before the next is built, so a whole-mailbox FETCH on
+  100,000 messages never holds more than one chunk.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -38,6 +41,19 @@ T = TypeVar("T")
 
 READ_SIZE = 64 * 1024
 MAX_LINE = 64 * 1024
+CHUNK = 256 * 1024
+
+
+def take(responses: Iterator[r.Response], limit: int | None = None) -> tuple[bytes, bool]:
+    """Serialise responses until about ``limit`` (default ``CHUNK``) bytes are ready; returns
+    (data, whether the stream ended)."""
+    limit = CHUNK if limit is None else limit
+    out = bytearray()
+    for resp in responses:
+        out += resp.to_bytes()
+        if len(out) >= limit:
+            return bytes(out), False
+    return bytes(out), True
 
 
 class ImapServer:
@@ -125,13 +141,20 @@ class Connection:
                 parser.receive_data(data)
                 continue
             failures = session.failed_logins
-            responses = await self.server._run(session.handle, event)
+            stream = session.stream(event)
+            data, done = await self.server._run(take, stream)
             if session.failed_logins > failures:
                 await asyncio.sleep(self.server.login_delay)
                 if session.failed_logins >= self.server.max_failures:
-                    responses.insert(0, r.bye("Too many failed logins"))
+                    data = r.bye("Too many failed logins").to_bytes() + data
                     session.closed = True
-            await self.send(responses)
+            while True:
+                if data:
+                    self.writer.write(data)
+                    await self.writer.drain()
+                if done:
+                    break
+                data, done = await self.server._run(take, stream)
             if session.wants_line:
                 parser.expect_line()
 

@@ -7,7 +7,7 @@ in ``handle``, then dispatches by class. Everything touching mail goes through a
 The IO layer's loop::
 
     for event in parser events:
-        for resp in session.handle(event): write(resp.to_bytes())
+        for resp in session.stream(event): write(resp.to_bytes())   # drain as they come
         if session.wants_line: parser.expect_line()
         if session.closed: close
     while idling (session.idling): every second write(session.poll())
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import commands as c
@@ -63,16 +63,24 @@ class Session:
         return [r.ok(None, self.greeting_text, r.ResponseCode("CAPABILITY", caps))]
 
     def handle(self, event: c.Command | NeedContinuation | ParseError | RawLine) -> list[r.Response]:
+        """All responses to one event (see ``stream``)."""
+        return list(self.stream(event))
+
+    def stream(self, event: c.Command | NeedContinuation | ParseError | RawLine) -> Iterator[r.Response]:
+        """The responses to one event, built as they are iterated, so the IO layer can write a
+        whole-mailbox FETCH while it is produced. The iterator must be run to its end (the tagged
+        reply comes last); ``wants_line`` / ``closed`` / the state are final once it is."""
         self.wants_line = False
         if isinstance(event, NeedContinuation):
-            return [r.ContinuationRequest()]
-        if isinstance(event, ParseError):
+            yield r.ContinuationRequest()
+        elif isinstance(event, ParseError):
             if event.fatal:
                 self.closed = True
-            return [event.response]
-        if isinstance(event, RawLine):
-            return self._raw_line(event.line)
-        return self._command(event)
+            yield event.response
+        elif isinstance(event, RawLine):
+            yield from self._raw_line(event.line)
+        else:
+            yield from self._command(event)
 
     def poll(self) -> list[r.Response]:
         """Untagged updates for the selected mailbox (call it while idling)."""
@@ -83,13 +91,13 @@ class Session:
         return self.selected.sync(state, expunges=True)
 
     # ------------------------------------------------------------------ dispatch
-    def _command(self, cmd: c.Command) -> list[r.Response]:
+    def _command(self, cmd: c.Command) -> Iterable[r.Response]:
         if self.state not in cmd.states:
             return [r.bad(cmd.tag, self._state_error(cmd))]
         handler: Callable[[Any], list[r.Response]] | None = getattr(self, "_cmd_" + type(cmd).__name__.lower(), None)
         if handler is None:
             if self.selected is not None:
-                return self.selected.handle(cmd, self)
+                return self.selected.handle(cmd, self)  # a generator: FETCH/STORE stream
             return [r.bad(cmd.tag, f"{cmd.name} is not supported")]  # pragma: no cover
         try:
             return handler(cmd)
