@@ -1,0 +1,429 @@
+"""IMAP benchmark: `agentmail serve` next to Dovecot serving the same Maildir tree in the same run.
+
+    .venv/bin/python bench/imap_bench.py [--messages 10000] [--big 100000] [--runs 5] [--fetches 1000]
+
+Builds a temp store with plain file writes (realistic postcards named `<sec>.M<usec>P1Q<n>.bench,S=..,W=..`, UIDs
+given by `agentmail.store.uidlist.sync`): account `bench` with --messages postcards and account `huge` with --big.
+Starts `agentmail serve` and Dovecot (on-disk index in a temp dir, so its first SELECT builds the index and later
+ones reuse it) on free loopback ports, and measures over raw sockets (no client library parsing):
+
+  login+select   connect, greeting, LOGIN, SELECT INBOX (a new connection each time)
+  fetch-envelope `UID FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)` on the whole mailbox
+  body-peek      --fetches random `UID FETCH n BODY.PEEK[]` round trips on one connection (same UIDs for both)
+
+Run 1 is reported as "cold" (Dovecot builds its index and cache; agentmail's caches are empty), runs 2..N as
+"warm" medians, agentmail and Dovecot interleaved (alternating who goes first). Both servers' answers are compared
+byte for byte. Then a fresh `agentmail serve` does SELECT and `UID FETCH 1:* (UID FLAGS)` on the --big mailbox and
+its peak resident memory (VmHWM in /proc/<pid>/status) is reported. Targets (issue 4): within 2x of Dovecot on each,
+under 150 MiB at 100,000 messages. Dovecot runs its mail processes as user vmail (created if missing), so this
+needs root; without root or without Dovecot only agentmail's figures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+AGENTMAIL = os.path.join(os.path.dirname(sys.executable), "agentmail")
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+WORDS = ("schema migration deploy review branch tests green failing flaky cache index parser session mailbox "
+         "fixture rollback release notes ticket owner latency budget timeout retry queue worker lock uidlist "
+         "frontend backend api endpoint token quota memory profile benchmark build docs typo refactor").split()
+AGENTS = ("alice", "bob", "carol", "swift-amber-compass", "quiet-teal-harbor", "ci-bot")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------- the store
+
+def postcard(rng: random.Random, n: int, when: int, rcpt: str, domain: str) -> bytes:
+    """A message shaped like the ones `agentmail send` writes (headers in the same order), varied in size."""
+    sender = rng.choice(AGENTS)
+    stamp = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(when))
+    title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 9))).capitalize()
+    if n % 10 == 3:
+        title = "=?utf-8?q?Gr=C3=BC=C3=9Fe_" + title.replace(" ", "_") + "?="
+    words = [rng.choice(WORDS) for _ in range(rng.randint(5, 200))]
+    body = "\n".join(" ".join(words[i:i + 12]) for i in range(0, len(words), 12)) + "\n"
+    mid = f"{rng.getrandbits(128):032x}"
+    head = [f"Return-Path: <{sender}@{domain}>", f"Delivered-To: {rcpt}@{domain}",
+            f"Received: by bench (agentmail) via cli\n\twith local id {mid[:16]}\n\tfor <{rcpt}@{domain}>; {stamp}",
+            f"From: {sender}@{domain}", f"To: {rcpt}@{domain}", f"Date: {stamp}"]
+    if n % 3 == 0:
+        head.append(f"Subject: Re: {title}")
+        parent = f"<{rng.getrandbits(128):032x}@{domain}>"
+        head += [f"In-Reply-To: {parent}", f"References: {parent}"]
+    else:
+        head.append(f"Subject: {title}")
+    head.append(f"Message-ID: <{mid}@{domain}>")
+    if n % 7 == 0:
+        head += ["Importance: high", "X-Priority: 1"]
+    if n % 4:
+        head.append(f"Disposition-Notification-To: {sender}@{domain}")
+    head += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 7bit"]
+    return ("\n".join(head) + "\n\n" + body).encode()
+
+
+def build_mailbox(home: Path, name: str, count: int, seed: int) -> None:
+    from agentmail import config
+    from agentmail.store import registry, uidlist
+    from agentmail.store.maildir import Maildir
+
+    cfg = config.load(str(home))
+    registry.ensure_store(cfg)
+    registry.create_account(cfg, name)
+    box = cfg.maildir_path(name)
+    rng = random.Random(seed)
+    start = int(time.time()) - 86400 * 60
+    for i in range(count):
+        when = start + i * 3
+        data = postcard(rng, i, when, name, cfg.domain)
+        flags = "S" if i % 5 else ("FS" if i % 10 == 0 else "")
+        vsize = len(data) + data.count(b"\n")
+        fname = f"{when}.M{rng.randrange(1000000)}P1Q{i}.bench,S={len(data)},W={vsize}"
+        path = os.path.join(box, "cur", f"{fname}:2,{flags}")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        os.utime(path, (when, when))
+    uidlist.sync(Maildir(box))
+    past = time.time() - 3600  # directories not "dirty": no re-listing because of a recent change
+    for sub in ("cur", "new"):
+        os.utime(os.path.join(box, sub), (past, past))
+
+
+def password_of(home: Path, name: str) -> str:
+    from agentmail import config
+    from agentmail.store import passwd
+    return passwd.password_for(config.load(str(home)), name)
+
+
+# ---------------------------------------------------------------- raw IMAP
+
+class Conn:
+    """One IMAP connection over a raw socket; reads each reply up to its tagged line without parsing it."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.n = 0
+        buf = b""
+        while not buf.endswith(b"\r\n"):
+            buf += self.sock.recv(4096)
+        assert buf.startswith(b"* OK"), buf
+
+    def cmd(self, text: str) -> bytes:
+        self.n += 1
+        tag = b"t%d " % self.n
+        self.sock.sendall(tag + text.encode() + b"\r\n")
+        buf = bytearray()
+        recv = self.sock.recv
+        while True:
+            chunk = recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            buf += chunk
+            if buf.endswith(b"\r\n"):
+                eol = buf.rfind(b"\r\n", 0, len(buf) - 2)
+                start = 0 if eol < 0 else eol + 2  # the last line
+                if buf.startswith(tag, start):
+                    if not buf.startswith(b"OK", start + len(tag)):
+                        raise RuntimeError(f"{text!r}: {bytes(buf[start:])!r}")
+                    return bytes(buf[:start])
+
+    def close(self) -> None:
+        try:
+            self.cmd("LOGOUT")
+        except (OSError, RuntimeError):
+            pass
+        self.sock.close()
+
+
+def login_select(port: int, user: str, password: str) -> tuple[float, Conn]:
+    t0 = time.perf_counter()
+    c = Conn(port)
+    c.cmd(f'LOGIN {user} "{password}"')
+    c.cmd("SELECT INBOX")
+    return time.perf_counter() - t0, c
+
+
+def timed(c: Conn, text: str) -> tuple[float, bytes]:
+    t0 = time.perf_counter()
+    out = c.cmd(text)
+    return time.perf_counter() - t0, out
+
+
+# ---------------------------------------------------------------- servers
+
+def vm_status(pid: int) -> dict[str, float]:
+    out = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+class Agentmail:
+    def __init__(self, home: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMAIL_")}
+        env["AGENTMAIL_HOME"] = str(home)
+        run_file = home / "run" / "serve.json"
+        run_file.unlink(missing_ok=True)
+        self.proc = subprocess.Popen([AGENTMAIL, "serve", "--smtp-port", "0", "--imap-port", "0"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                info = json.loads(run_file.read_text())
+                if info.get("pid") == self.proc.pid:
+                    break
+            except (OSError, ValueError):
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise SystemExit("agentmail serve did not start")
+            time.sleep(0.05)
+        self.port = int(info["imap_port"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+class Dovecot:
+    """Dovecot 2.3 on the same tree: INTEROP.md's config with the index on disk (cold first SELECT, warm later)."""
+
+    def __init__(self, home: Path) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="imapbench-dovecot-"))
+        self.port = free_port()
+        for d in ("run", "state", "users", "index"):
+            (self.work / d).mkdir()
+        shutil.copy(home / "passwd", self.work / "passwd")
+        os.chmod(self.work / "passwd", 0o644)
+        conf = self.work / "dovecot.conf"
+        conf.write_text(f"""protocols = imap
+listen = 127.0.0.1
+base_dir = {self.work}/run
+state_dir = {self.work}/state
+instance_name = imapbench{self.port}
+log_path = {self.work}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_uid = vmail
+mail_gid = vmail
+mail_location = maildir:{home}/maildirs/%n:LAYOUT=maildir++:INDEX={self.work}/index/%n
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n {self.work}/passwd
+}}
+userdb {{
+  driver = static
+  args = home={self.work}/users/%n
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+""")
+        subprocess.run(["chown", "-R", "vmail:vmail", str(home), str(self.work)], check=True)
+        os.chmod(self.work, 0o755)
+        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise SystemExit("dovecot did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def dovecot_usable() -> str | None:
+    """None when Dovecot can run here, else why not."""
+    if not os.path.exists(DOVECOT):
+        return "dovecot is not installed (Debian: dovecot-imapd)"
+    if os.geteuid() != 0:
+        return "Dovecot on a test tree needs root (its mail processes run as user vmail)"
+    try:
+        pwd.getpwnam("vmail")
+    except KeyError:
+        subprocess.run(["useradd", "-r", "-M", "vmail"], check=True)
+    return None
+
+
+# ---------------------------------------------------------------- the runs
+
+def run_once(port: int, user: str, password: str, uids: list[int]) -> tuple[dict[str, float], dict[str, bytes]]:
+    times, answers = {}, {}
+    times["login+select"], c = login_select(port, user, password)
+    times["fetch-envelope"], answers["fetch-envelope"] = timed(c, "UID FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)")
+    bodies = []
+    t0 = time.perf_counter()
+    for uid in uids:
+        bodies.append(c.cmd(f"UID FETCH {uid} BODY.PEEK[]"))
+    times["body-peek"] = time.perf_counter() - t0
+    answers["body-peek"] = b"".join(bodies)
+    c.close()
+    return times, answers
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds * 1000:9.1f} ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=10_000)
+    ap.add_argument("--big", type=int, default=100_000, help="messages in the memory run (0: skip it)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--fetches", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=4)
+    ap.add_argument("--keep", action="store_true", help="keep the temp store")
+    args = ap.parse_args()
+
+    top = Path(tempfile.mkdtemp(prefix="imapbench-"))
+    os.chmod(top, 0o755)  # Dovecot's users must be able to walk down to the store
+    home = top / "home"
+    why_not = dovecot_usable()
+    try:
+        t0 = time.perf_counter()
+        build_mailbox(home, "bench", args.messages, args.seed)
+        print(f"built {args.messages} postcards in {time.perf_counter() - t0:.1f} s ({home})")
+        password = password_of(home, "bench")
+        rng = random.Random(args.seed)
+        uids = [rng.randint(1, args.messages) for _ in range(args.fetches)]
+
+        servers: dict[str, Callable[[], int]] = {}
+        am = Agentmail(home)
+        servers["agentmail"] = lambda: am.port
+        dc = None
+        if why_not is None:
+            dc = Dovecot(home)
+            servers["dovecot"] = lambda: dc.port if dc else 0
+        else:
+            print(f"(no Dovecot: {why_not})")
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+        answers: dict[str, dict[str, bytes]] = {}
+        try:
+            for run in range(args.runs):
+                order = list(servers) if run % 2 == 0 else list(reversed(servers))
+                for name in order:
+                    times, got = run_once(servers[name](), "bench", password, uids)
+                    results[name].append(times)
+                    answers.setdefault(name, got)
+            am_pid = am.proc.pid
+            hwm10k = vm_status(am_pid)["VmHWM"]
+        finally:
+            am.stop()
+            if dc:
+                dc.stop()
+
+        n = args.messages
+        print(f"\n{n} messages, {args.fetches} random BODY.PEEK[], {args.runs} runs (1 cold + {args.runs - 1} warm, "
+              "interleaved); times per run")
+        keys = ("login+select", "fetch-envelope", "body-peek")
+        head = f"{'':16s}{'agentmail cold':>16s}{'dovecot cold':>16s}{'agentmail warm':>16s}{'dovecot warm':>16s}"
+        print(head + f"{'ratio warm':>12s}{'ratio cold':>12s}")
+        for key in keys:
+            line = f"{key:16s}"
+            cold = {name: results[name][0][key] for name in servers}
+            warm = {name: statistics.median(r[key] for r in results[name][1:] or results[name]) for name in servers}
+            for name in ("agentmail", "dovecot"):
+                line += fmt(cold[name]).rjust(16) if name in cold else f"{'-':>16s}"
+            for name in ("agentmail", "dovecot"):
+                line += fmt(warm[name]).rjust(16) if name in warm else f"{'-':>16s}"
+            if "dovecot" in servers:
+                line += f"{warm['agentmail'] / warm['dovecot']:11.2f}x{cold['agentmail'] / cold['dovecot']:11.2f}x"
+            print(line)
+        if "dovecot" in answers:
+            for key in ("fetch-envelope", "body-peek"):
+                same = answers["agentmail"][key] == answers["dovecot"][key]
+                print(f"{key}: answers {'identical' if same else 'DIFFER'} "
+                      f"({len(answers['agentmail'][key])} vs {len(answers['dovecot'][key])} bytes)")
+        print(f"agentmail VmHWM after the {n}-message runs: {hwm10k:.1f} MiB")
+
+        if args.big:
+            memory_run(home, args.big, args.seed, why_not is None)
+    finally:
+        if args.keep:
+            print(f"store kept in {top}")
+        else:
+            shutil.rmtree(top, ignore_errors=True)
+
+
+def memory_run(home: Path, count: int, seed: int, with_dovecot: bool) -> None:
+    t0 = time.perf_counter()
+    build_mailbox(home, "huge", count, seed + 1)
+    print(f"\nbuilt {count} postcards in {time.perf_counter() - t0:.1f} s")
+    password = password_of(home, "huge")
+    am = Agentmail(home)
+    try:
+        pid = am.proc.pid
+        print(f"{'agentmail, fresh serve':40s}{'':>12s}  VmHWM {vm_status(pid)['VmHWM']:6.1f} MiB")
+        took, c = login_select(am.port, "huge", password)
+        print(f"{'LOGIN + SELECT INBOX':40s}{fmt(took):>12s}  VmHWM {vm_status(pid)['VmHWM']:6.1f} MiB")
+        took, out = timed(c, "UID FETCH 1:* (UID FLAGS)")
+        assert out.count(b" FETCH (") == count, out[-200:]
+        print(f"{'UID FETCH 1:* (UID FLAGS)':40s}{fmt(took):>12s}  VmHWM {vm_status(pid)['VmHWM']:6.1f} MiB")
+        took, out = timed(c, "UID FETCH 1:* (UID FLAGS)")
+        st = vm_status(pid)
+        print(f"{'again (warm)':40s}{fmt(took):>12s}  VmHWM {st['VmHWM']:6.1f} MiB  VmRSS {st['VmRSS']:6.1f} MiB")
+        c.close()
+        verdict = "under" if st["VmHWM"] < 150 else "OVER"
+        print(f"agentmail peak resident at {count} messages: {st['VmHWM']:.1f} MiB ({verdict} the 150 MiB target)")
+    finally:
+        am.stop()
+    if with_dovecot:
+        dc = Dovecot(home)
+        try:
+            for label in ("cold", "warm"):
+                took, c = login_select(dc.port, "huge", password)
+                took2, out = timed(c, "UID FETCH 1:* (UID FLAGS)")
+                assert out.count(b" FETCH (") == count
+                c.close()
+                print(f"dovecot {label}: LOGIN + SELECT {fmt(took)}, UID FETCH 1:* (UID FLAGS) {fmt(took2)}")
+        finally:
+            dc.stop()
+
+
+if __name__ == "__main__":
+    main()
