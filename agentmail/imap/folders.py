@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..errors import AgentmailError
-from ..store import registry
+from ..store import registry, subscriptions
 from ..store.maildir import STANDARD_FOLDERS, Maildir
 from . import utf7
 from .backend import DELIMITER, MailboxInfo
@@ -116,6 +116,37 @@ class Namespace:
                 out += [MailboxInfo(prefix + n, read_only=True) for n in self.folders_of(owner)]
         return out
 
+    # ------------------------------------------------------------------ SUBSCRIBE / LSUB
+    def subscriptions(self, account: str) -> list[str]:
+        """Subscribed names (RFC 3501 6.3.6): the account's ``subscriptions`` file (Dovecot's), written
+        with INBOX and the standard folders the first time it is missing; for ``human`` also every
+        ``Agents/...`` folder (they follow the registry, so a new agent shows up in clients that list
+        subscribed folders only)."""
+        stored = subscriptions.read(self.root(account))
+        if stored is None:  # first asked: write the default, so Dovecot on the same tree agrees
+            try:
+                subscriptions.write_default(self.root(account))
+            except (AgentmailError, OSError):
+                pass  # a read-only store: the default still holds
+        names = [_from_levels(levels) for levels in (subscriptions.DEFAULT if stored is None else stored)]
+        out = [n for n in names if n is not None]
+        if account == registry.HUMAN:
+            out += [b.name for b in self.mailboxes(account) if b.read_only]
+        return out
+
+    def subscribe(self, account: str, name: str, on: bool) -> None:
+        """SUBSCRIBE needs an existing mailbox, as Dovecot does; UNSUBSCRIBE works on any name."""
+        place = self.existing(account, name) if on else self.place(account, name)
+        if place.read_only:
+            if not on:
+                raise ImapNo(f"{AGENTS}/ folders follow the registry and stay subscribed", "CANNOT")
+            return
+        levels = ("INBOX",) if place.folder == "INBOX" else tuple(utf7.encode(p) for p in place.folder.split(DELIMITER))
+        try:
+            subscriptions.set_subscribed(self.root(account), levels, on)
+        except AgentmailError as exc:
+            raise ImapNo(f"Cannot update subscriptions: {exc}", "SERVERBUG") from None
+
     # ------------------------------------------------------------------ CREATE / DELETE / RENAME
     def _own(self, account: str, name: str) -> Place:
         place = self.place(account, name)
@@ -168,6 +199,14 @@ class Namespace:
                 os.rename(os.path.join(root, a), os.path.join(root, b))
         except OSError as exc:
             raise ImapNo(f"Cannot rename mailbox: {exc.strerror}", "SERVERBUG") from None
+
+
+def _from_levels(levels: tuple[str, ...]) -> str | None:
+    """A stored name (modified UTF-7 levels) as an IMAP name; None if it is not valid UTF-7."""
+    try:
+        return DELIMITER.join(utf7.decode(level) for level in levels)
+    except utf7.Utf7Error:
+        return None
 
 
 def _valid_account(name: str) -> bool:

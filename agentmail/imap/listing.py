@@ -48,4 +48,34 @@ def with_parents(boxes: Sequence[MailboxInfo]) -> list[MailboxInfo]:
             if parent not in names:
                 names.add(parent)
                 out.append(MailboxInfo(parent, selectable=False, read_only=True))
-    return sorted(out, key=lambda b: (b.name != "INBOX", b.name))
+    return sorted(out, key=lambda b: order(b.name))
+
+
+def order(name: str) -> tuple[bool, str]:
+    """LIST order: INBOX first, then by name."""
+    return (name != "INBOX", name)
+
+
+def lsub_entries(subscribed: Sequence[str], boxes: Sequence[MailboxInfo],
+                 regexes: Sequence[re.Pattern[str]]) -> list[tuple[tuple[str, ...], str]]:
+    """(attributes, name) for LSUB (RFC 3501 6.3.9): the subscribed names the patterns match, \\Noselect
+    when no such mailbox exists; and a parent the pattern matches while a "%" hides its subscribed
+    child is listed \\Noselect too (unless subscribed itself)."""
+    selectable = {b.name for b in boxes if b.selectable}
+    subs = set(subscribed)
+
+    def match(name: str) -> bool:
+        return any(rx.match(name) for rx in regexes)
+
+    out: dict[str, tuple[str, ...]] = {}
+    for name in subscribed:
+        if match(name):
+            out[name] = () if name in selectable else ("\\Noselect",)
+            continue
+        parts = name.split(DELIMITER)
+        for i in range(len(parts) - 1, 0, -1):
+            parent = DELIMITER.join(parts[:i])
+            if parent not in subs and match(parent):
+                out.setdefault(parent, ("\\Noselect",))
+                break
+    return [(out[n], n) for n in sorted(out, key=order)]

@@ -77,6 +77,12 @@ class MessageList(Sequence[MessageInfo]):
         for e in self._entries:
             yield e.uid, flagset(e.info or "", table)
 
+    def recent(self, recent_from: int, any_new: bool) -> list[int]:
+        """UIDs in new/ (when ``any_new``) or from ``recent_from`` on: bisected, O(log n) when new/ is empty."""
+        i = bisect_left(self._uids, recent_from)
+        top = list(self._uids[i:])
+        return [e.uid for e in self._entries[:i] if e.sub == "new"] + top if any_new else top
+
     def lookup_map(self) -> Mapping[int, MessageInfo]:
         """uid -> MessageInfo without building all of them (selected.py uses it when present)."""
         return _UidMap(self)
@@ -144,7 +150,10 @@ class MailboxCache:
         self._ul_offset = 0
         self._pending: dict[str, int] = {}  # uidlist records whose file we have not listed yet
         self._was_reset = False
-        self.new_count = 0  # messages in new/ (claim_new has nothing to do when 0)
+        self.new_count = 0  # messages in new/ (claim has nothing to move when 0)
+        # \Recent (RFC 3501 2.3.2) in no session yet: what is in new/, and every UID from here on
+        # (set past the mailbox at the first scan, so only mail that comes later counts)
+        self.recent_from = 0
 
     # ------------------------------------------------------------------ flags
     def flagset(self, info: str, table: dict[int, str]) -> frozenset[str]:
@@ -187,6 +196,20 @@ class MailboxCache:
         self.key = (st_new, st_cur) if clean else None
         return self.state  # type: ignore[return-value]  # set by _scan
 
+    def recent_uids(self) -> list[int]:
+        """Messages \\Recent in no session yet (what EXAMINE and STATUS count)."""
+        state = self.state or self.refresh()
+        messages = state.messages
+        assert isinstance(messages, MessageList)
+        return messages.recent(self.recent_from, self.new_count > 0)
+
+    def claim_recent(self) -> list[int]:
+        """Make the unclaimed recent messages \\Recent in the calling session only (call before
+        moving new/ to cur/); later sessions see them as old."""
+        uids = self.recent_uids()
+        self.recent_from = self.next_uid
+        return uids
+
     def invalidate(self) -> None:
         self.key = None
 
@@ -224,6 +247,8 @@ class MailboxCache:
         top = ordered[-1].uid if ordered else 0
         self.next_uid = max(self.next_uid, top + 1)
         self.state = MailboxState(self.uidvalidity, self.next_uid, MessageList(ordered, self))
+        if not self.recent_from:
+            self.recent_from = self.next_uid
 
     def _list(self, sub: str, names: Iterator[os.DirEntry[str]], seen: dict[int, Entry],
               unknown: list[tuple[str, str, str | None]]) -> None:

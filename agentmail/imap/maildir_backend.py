@@ -119,15 +119,25 @@ class MaildirBackend:
             seen = self._ro[place.path] = (state, MailboxState(state.uidvalidity, state.uidnext, state.messages, True))
         return seen[1]
 
-    def claim_new(self, account: str, mailbox: str) -> MailboxState:
-        """The mailbox is selected read-write: move new/ to cur/ as Dovecot does (never in a read-only view)."""
+    def recent(self, account: str, mailbox: str) -> list[int]:
+        """UIDs \\Recent in no session yet (RFC 3501 2.3.2): in new/, or come since a session last
+        claimed (EXAMINE, STATUS and read-only views count them without claiming)."""
+        place = self.ns.place(account, mailbox)
+        cache = self._cache(place.path)
+        cache.refresh()
+        return cache.recent_uids()
+
+    def claim(self, account: str, mailbox: str) -> tuple[MailboxState, list[int]]:
+        """The mailbox is selected read-write: the unclaimed recent messages become \\Recent in the
+        calling session only, and new/ moves to cur/ as Dovecot does (never in a read-only view)."""
         place = self.ns.place(account, mailbox)
         cache = self._cache(place.path)
         state = cache.refresh()
         if place.read_only:
-            return self.state(account, mailbox)
+            return self.state(account, mailbox), []
+        claimed = cache.claim_recent()
         if not cache.new_count:
-            return state
+            return state, claimed
         box = Maildir(place.path)
         moved = False
         for uid, entry in list(cache.by_uid.items()):
@@ -141,7 +151,7 @@ class MaildirBackend:
         if moved:
             cache.invalidate()
             state = cache.refresh()
-        return state
+        return state, claimed
 
     def message(self, account: str, mailbox: str, uid: int) -> bytes:
         place = self.ns.place(account, mailbox)
@@ -271,6 +281,12 @@ class MaildirBackend:
 
     def create(self, account: str, mailbox: str) -> None:
         self.ns.create(account, mailbox)
+
+    def subscriptions(self, account: str) -> list[str]:
+        return self.ns.subscriptions(account)
+
+    def subscribe(self, account: str, mailbox: str, on: bool) -> None:
+        self.ns.subscribe(account, mailbox, on)
 
     def delete(self, account: str, mailbox: str) -> None:
         place = self.ns.place(account, mailbox)

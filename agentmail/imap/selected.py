@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import commands as c
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .session import Session
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+RECENT = "\\Recent"
+RECENT_SET = frozenset({RECENT})
 
 
 def internaldate(when: dt.datetime) -> str:
@@ -45,9 +47,12 @@ def uid_flags(messages: Sequence[MessageInfo]) -> Iterator[tuple[int, frozenset[
 
 
 class SelectedMailbox:
-    def __init__(self, name: str, readonly: bool, state: MailboxState) -> None:
+    def __init__(self, name: str, readonly: bool, state: MailboxState, recent: Iterable[int] = ()) -> None:
         self.name = name
         self.readonly = readonly
+        # RFC 3501 2.3.2: the messages this session is the first to see (never stored; the backend
+        # hands each to one read-write session; EXAMINE sees the unclaimed ones without taking them)
+        self.recent: set[int] = set(recent)
         self.uidvalidity = state.uidvalidity
         # the client's view: UIDs by sequence number and the flags last reported, side by side
         # (two lists of references: ~16 bytes a message, no per-message dict entry)
@@ -71,7 +76,7 @@ class SelectedMailbox:
         self.keywords.add("$MDNSent")
         flags = (*SYSTEM_FLAGS, *sorted(self.keywords))
         unseen = next((i + 1 for i, fs in enumerate(self.flags) if "\\Seen" not in fs), None)
-        out: list[r.Response] = [r.FlagsResponse(flags), r.exists(len(self.uids)), r.recent(0)]
+        out: list[r.Response] = [r.FlagsResponse(flags), r.exists(len(self.uids)), r.recent(len(self.recent))]
         if unseen is not None:
             out.append(r.ok(None, f"First unseen: {unseen}", r.ResponseCode("UNSEEN", str(unseen))))
         out.append(r.ok(None, "UIDs valid", r.ResponseCode("UIDVALIDITY", str(st.uidvalidity))))
@@ -84,12 +89,22 @@ class SelectedMailbox:
         i = bisect_left(self.uids, uid)
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
 
-    def sync(self, state: MailboxState, expunges: bool) -> list[r.Response]:
-        """EXPUNGE (highest first, so lower numbers stay valid), FETCH FLAGS, then EXISTS (RFC 3501
-        7.4.1, 7.3.1), from one merge walk of the sorted UID lists (nothing built per message)."""
+    def flag_value(self, uid: int, flags: frozenset[str]) -> r.Raw:
+        """A FETCH FLAGS value: the stored flags, then \\Recent for this session's recent messages."""
+        return r.flag_list([*sorted(flags), RECENT] if uid in self.recent else sorted(flags))
+
+    def sync(self, state: MailboxState, expunges: bool, recent: Iterable[int] = (),
+             claimed: bool = True) -> list[r.Response]:
+        """EXPUNGE (highest first, so lower numbers stay valid), FETCH FLAGS, EXISTS, then RECENT when
+        this session got new recent messages (RFC 3501 7.4.1, 7.3.1, 7.3.2), from one merge walk of
+        the sorted UID lists (nothing built per message). ``recent``: UIDs claimed for this session,
+        or (``claimed`` False, a read-only view) the unclaimed ones, of which only new arrivals count."""
         self.state = state
+        last_known = self.uids[-1] if self.uids else 0
+        had = len(self.recent)
+        self.recent.update(recent if claimed else (u for u in recent if u > last_known))
         if state is self._synced and (self._synced_expunges or not expunges):
-            return []
+            return [r.recent(len(self.recent))] if len(self.recent) > had else []
         self._synced, self._synced_expunges = state, expunges
         uids, flags = self.uids, self.flags
         count = len(uids)
@@ -113,17 +128,20 @@ class SelectedMailbox:
         if expunges and gone:
             out += [r.expunge(g + 1) for g in reversed(gone)]
             doomed = set(gone)
+            self.recent.difference_update(uids[g] for g in gone)
             self.uids = uids = [u for j, u in enumerate(uids) if j not in doomed]
             self.flags = flags = [f for j, f in enumerate(flags) if j not in doomed]
         for i, uid, fs in changed:
             if expunges and gone:
                 i -= bisect_left(gone, i)  # sequence numbers after the expunges above
             flags[i] = fs
-            out.append(r.FetchResponse(i + 1, [("UID", uid), ("FLAGS", r.flag_list(sorted(fs)))]))
+            out.append(r.FetchResponse(i + 1, [("UID", uid), ("FLAGS", self.flag_value(uid, fs))]))
         if new:
             uids += [u for u, _ in new]
             flags += [f for _, f in new]
             out.append(r.exists(len(uids)))
+        if len(self.recent) > had:
+            out.append(r.recent(len(self.recent)))
         return out
 
     def _spans(self, seqset: SequenceSet, uid: bool) -> list[tuple[int, int]]:
@@ -207,7 +225,7 @@ class SelectedMailbox:
                 if att.name == "UID" and att.section is None:
                     items.append(("UID", uid))
                 elif att.name == "FLAGS" and att.section is None:
-                    items.append(("FLAGS", r.flag_list(sorted(flags))))
+                    items.append(("FLAGS", self.flag_value(uid, flags)))
                 elif att.name == "INTERNALDATE":
                     items.append(("INTERNALDATE", internaldate(info.internal_date)))
                 elif att.name == "RFC822.SIZE" and root is None:
@@ -216,7 +234,7 @@ class SelectedMailbox:
                     assert root is not None
                     items.append((att.response_name, message_item(att, root)))
             if flags != info.flags and not any(a.name == "FLAGS" for a in atts):
-                items.append(("FLAGS", r.flag_list(sorted(flags))))  # RFC 3501 6.4.5: report \Seen
+                items.append(("FLAGS", self.flag_value(uid, flags)))  # RFC 3501 6.4.5: report \Seen
             self.flags[seq - 1] = flags
             yield r.FetchResponse(seq, items)
         yield from self.sync(session.backend.state(account, self.name), expunges=False)
@@ -248,7 +266,7 @@ class SelectedMailbox:
             if not cmd.silent:
                 done.append((seq, uid, flags))
         for seq, uid, flags in done:
-            items: list[tuple[str, r.Value]] = [("FLAGS", r.flag_list(sorted(flags)))]
+            items: list[tuple[str, r.Value]] = [("FLAGS", self.flag_value(uid, flags))]
             if cmd.uid:
                 items.insert(0, ("UID", uid))
             yield r.FetchResponse(seq, items)
@@ -270,7 +288,8 @@ class SelectedMailbox:
                 def loader(uid: int = uid) -> bytes:
                     return session.backend.message(account, self.name, uid)
 
-                yield SearchMessage(seq, uid, info.flags, info.internal_date, info.size, loader)
+                fs = info.flags | RECENT_SET if uid in self.recent else info.flags  # SEARCH RECENT / NEW / OLD
+                yield SearchMessage(seq, uid, fs, info.internal_date, info.size, loader)
 
         top = (len(self.uids), self.uids[-1] if self.uids else 0)
         hits = search(cmd.key, messages(), uid=cmd.uid, largest=top)

@@ -23,10 +23,10 @@ from typing import Any
 from . import commands as c
 from . import response as r
 from . import utf7
-from .backend import DELIMITER, Backend, MailboxState
+from .backend import DELIMITER, Backend, MailboxInfo, MailboxState
 from .errors import ImapBad, ImapError, ImapNo
 from .events import NeedContinuation, ParseError, RawLine
-from .listing import list_attributes, pattern_regex, with_parents
+from .listing import list_attributes, lsub_entries, order, pattern_regex, with_parents
 from .selected import SelectedMailbox
 
 CAPABILITIES = (
@@ -87,8 +87,10 @@ class Session:
         if self.selected is None or self.account is None:
             return []
         name = self.selected.name
-        state = self._state(name) if self.selected.readonly else self._claim_new(name)
-        return self.selected.sync(state, expunges=True)
+        if self.selected.readonly:
+            return self.selected.sync(self._state(name), expunges=True, recent=self._recent(name), claimed=False)
+        state, claimed = self._claim(name)
+        return self.selected.sync(state, expunges=True, recent=claimed)
 
     # ------------------------------------------------------------------ dispatch
     def _command(self, cmd: c.Command) -> Iterable[r.Response]:
@@ -115,14 +117,23 @@ class Session:
         assert self.account is not None
         return self.backend.state(self.account, mailbox)
 
-    def _claim_new(self, mailbox: str) -> MailboxState:
-        """State of a mailbox selected read-write; a backend with ``claim_new`` (Maildir) then treats
-        unannounced mail as seen by its owner (new/ -> cur/, as Dovecot does)."""
-        claim: Callable[[str, str], MailboxState] | None = getattr(self.backend, "claim_new", None)
+    def _claim(self, mailbox: str) -> tuple[MailboxState, list[int]]:
+        """State of a mailbox selected read-write, and the UIDs now \\Recent in this session only. A
+        backend with ``claim`` (Maildir) hands each new message to one session and moves new/ to
+        cur/ as Dovecot does; without it nothing is ever recent."""
+        claim: Callable[[str, str], tuple[MailboxState, list[int]]] | None = getattr(self.backend, "claim", None)
         if claim is None:
-            return self._state(mailbox)
+            return self._state(mailbox), []
         assert self.account is not None
         return claim(self.account, mailbox)
+
+    def _recent(self, mailbox: str) -> list[int]:
+        """UIDs \\Recent in no session yet (EXAMINE / STATUS / read-only views: counted, not claimed)."""
+        recent: Callable[[str, str], list[int]] | None = getattr(self.backend, "recent", None)
+        if recent is None:
+            return []
+        assert self.account is not None
+        return recent(self.account, mailbox)
 
     def _untagged_updates(self) -> list[r.Response]:
         return self.poll() if self.selected is not None else []
@@ -204,9 +215,14 @@ class Session:
         self.selected = None
         self.state = "authenticated"
         name = decode_mailbox(cmd.mailbox)
-        state = self._state(name) if cmd.readonly else self._claim_new(name)
+        if cmd.readonly:  # RFC 3501 6.3.2: EXAMINE must not take \Recent away from anyone
+            state, recent = self._state(name), self._recent(name)
+        else:
+            state, recent = self._claim(name)
+            if state.read_only:
+                recent = self._recent(name)
         readonly = cmd.readonly or state.read_only
-        self.selected = SelectedMailbox(name, readonly, state)
+        self.selected = SelectedMailbox(name, readonly, state, recent)
         self.state = "selected"
         code = r.ResponseCode("READ-ONLY" if readonly else "READ-WRITE")
         return [*self.selected.select_responses(), r.ok(cmd.tag, f"{cmd.name} completed", code)]
@@ -234,39 +250,65 @@ class Session:
         self.backend.rename(self.account, decode_mailbox(cmd.old), decode_mailbox(cmd.new))
         return [r.ok(cmd.tag, "RENAME completed")]
 
+    def _subscribe(self, tag: str, mailbox: str, on: bool) -> list[r.Response]:
+        """RFC 3501 6.3.6 / 6.3.7, kept in Dovecot's ``subscriptions`` file by a backend that has
+        ``subscribe``; without one every mailbox counts as subscribed."""
+        fn: Callable[[str, str, bool], None] | None = getattr(self.backend, "subscribe", None)
+        if fn is not None:
+            assert self.account is not None
+            fn(self.account, decode_mailbox(mailbox), on)
+        return [r.ok(tag, f"{'SUBSCRIBE' if on else 'UNSUBSCRIBE'} completed")]
+
     def _cmd_subscribe(self, cmd: c.Subscribe) -> list[r.Response]:
-        return [r.ok(cmd.tag, "SUBSCRIBE completed")]  # every visible mailbox counts as subscribed
+        return self._subscribe(cmd.tag, cmd.mailbox, True)
 
     def _cmd_unsubscribe(self, cmd: c.Unsubscribe) -> list[r.Response]:
-        return [r.ok(cmd.tag, "UNSUBSCRIBE completed")]
+        return self._subscribe(cmd.tag, cmd.mailbox, False)
+
+    def _subscribed(self, boxes: list[MailboxInfo]) -> list[str]:
+        fn: Callable[[str], list[str]] | None = getattr(self.backend, "subscriptions", None)
+        assert self.account is not None
+        return fn(self.account) if fn is not None else [b.name for b in boxes if b.selectable]
 
     def _list(self, tag: str, reference: str, patterns: tuple[str, ...], command: str,
-              special_only: bool = False, subscribed: bool = False,
+              special_only: bool = False, only_subscribed: bool = False, return_subscribed: bool = False,
               status_items: tuple[str, ...] = ()) -> list[r.Response]:
         assert self.account is not None
         out: list[r.Response] = []
+        done = r.ok(tag, f"{command} completed")
         if patterns == ("",):  # RFC 3501 6.3.8: the delimiter and root
-            return [r.ListResponse(("\\Noselect",), DELIMITER, "", command), r.ok(tag, f"{command} completed")]
+            return [r.ListResponse(("\\Noselect",), DELIMITER, "", command), done]
         boxes = with_parents(self.backend.mailboxes(self.account))
         ref = decode_mailbox(reference)
         regexes = [pattern_regex(ref, decode_mailbox(p)) for p in patterns]
-        for box in boxes:
+        if command == "LSUB":
+            return [*(r.ListResponse(a, DELIMITER, utf7.encode(n), "LSUB")
+                      for a, n in lsub_entries(self._subscribed(boxes), boxes, regexes)), done]
+        subs = set(self._subscribed(boxes)) if only_subscribed or return_subscribed else set()
+        known = {b.name for b in boxes}
+        shown = boxes
+        if only_subscribed:  # RFC 5258 3.1: the subscribed names, existing or not
+            gone = [MailboxInfo(n, selectable=False) for n in subs if n not in known]
+            shown = sorted([b for b in boxes if b.name in subs and b.selectable] + gone, key=lambda b: order(b.name))
+        for box in shown:
             if not any(rx.match(box.name) for rx in regexes):
                 continue
             if special_only and not box.special_use:
                 continue
-            attrs = list_attributes(box, boxes)
-            if subscribed and box.selectable:
+            # RFC 5258 4 / RFC 3348: \HasChildren or \HasNoChildren, always (CHILDREN is advertised)
+            attrs = list_attributes(box, boxes) if box.name in known else ["\\NonExistent"]  # implies \Noselect
+            if box.name in subs and (box.selectable or box.name not in known):
                 attrs.append("\\Subscribed")
             out.append(r.ListResponse(tuple(attrs), DELIMITER, utf7.encode(box.name), command))
             if status_items and box.selectable:
                 out.append(self._status_response(box.name, status_items))
-        return [*out, r.ok(tag, f"{command} completed")]
+        return [*out, done]
 
     def _cmd_list(self, cmd: c.List) -> list[r.Response]:
         return self._list(cmd.tag, cmd.reference, cmd.patterns, "LIST",
                           special_only="SPECIAL-USE" in cmd.selection,
-                          subscribed="SUBSCRIBED" in cmd.returns or "SUBSCRIBED" in cmd.selection,
+                          only_subscribed="SUBSCRIBED" in cmd.selection,
+                          return_subscribed="SUBSCRIBED" in cmd.returns,
                           status_items=cmd.status_items)
 
     def _cmd_lsub(self, cmd: c.Lsub) -> list[r.Response]:
@@ -276,7 +318,7 @@ class Session:
         st = self._state(name)
         values = {
             "MESSAGES": len(st.messages),
-            "RECENT": 0,
+            "RECENT": len(self._recent(name)) if "RECENT" in items else 0,
             "UIDNEXT": st.uidnext,
             "UIDVALIDITY": st.uidvalidity,
             "UNSEEN": sum(1 for m in st.messages if "\\Seen" not in m.flags),
