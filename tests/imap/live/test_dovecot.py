@@ -92,12 +92,18 @@ def livetest(port: int, user: str, password: str, tmp: Path) -> set[str]:
 
 
 def test_imapclient_livetest_fails_nothing_dovecot_passes(live: Live, tmp_path: Path) -> None:
+    # A loaded machine can make either server miss livetest's short timeouts, so each run gets one retry
+    # before its failure set counts.
     ours = livetest(live.port, "alice", live.store.passwords["alice"], tmp_path)
+    if not ours - TIMING <= DOVECOT_FAILS:
+        ours = livetest(live.port, "alice", live.store.passwords["alice"], tmp_path)
     other = make_store(tmp_path / "dovecot-home")  # a fresh tree made the same way
     dove = Dovecot(other.home)
     try:
         theirs = livetest(dove.port, "alice", other.passwords["alice"], tmp_path)
+        if theirs - TIMING != DOVECOT_FAILS - TIMING:
+            theirs = livetest(dove.port, "alice", other.passwords["alice"], tmp_path)
     finally:
         dove.stop()
     assert theirs - TIMING == DOVECOT_FAILS - TIMING, theirs  # Dovecot's own set, pinned
-    assert ours - TIMING <= theirs, ours - theirs  # includes test_status (\Recent) and test_subscriptions
+    assert ours - TIMING <= DOVECOT_FAILS, ours - DOVECOT_FAILS  # incl. test_status (\Recent), test_subscriptions
