@@ -10,12 +10,10 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
-import os
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from goldenfiles import check_golden
 
 from agentmail.errors import DataError, UsageError
 from agentmail.format.mdn import AUTOMATIC, MdnInfo, build_mdn, is_mdn, parse_mdn
@@ -27,28 +25,6 @@ BOB = "bob@agents.localhost"
 ALICE = "alice@agents.localhost"
 DATE = 1767225600.0  # 2026-01-01 00:00:00 UTC
 ORIGINAL_ID = "<0123456789abcdef0123456789abcdef@agents.localhost>"
-
-
-def check_golden(name: str, data: bytes) -> None:
-    path = GOLDEN / name
-    if os.environ.get("AGENTMAIL_REGEN_GOLDEN") == "1":
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(data)
-    assert data == path.read_bytes(), f"{name} differs from the golden file"
-
-
-@pytest.fixture
-def cet() -> Iterator[None]:
-    """Run in Central European Time (a POSIX TZ rule: no tzdata needed), then restore the zone."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "CET-1CEST,M3.5.0,M10.5.0/3"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 def mdn(**kw: object) -> bytes:
