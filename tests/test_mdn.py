@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
-from pathlib import Path
 
 import pytest
 from goldenfiles import check_golden
@@ -19,7 +18,6 @@ from agentmail.errors import DataError, UsageError
 from agentmail.format.mdn import AUTOMATIC, MdnInfo, build_mdn, is_mdn, parse_mdn
 from agentmail.format.postcard import Draft, build, parse, read_headers
 
-GOLDEN = Path(__file__).parent / "golden"
 DOMAIN = "agents.localhost"
 BOB = "bob@agents.localhost"
 ALICE = "alice@agents.localhost"

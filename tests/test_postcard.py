@@ -38,7 +38,6 @@ from agentmail.format.postcard import (
     validate,
 )
 
-GOLDEN = Path(__file__).parent / "golden"
 DOMAIN = "agents.localhost"
 BOB = "bob@agents.localhost"
 ALICE = "alice@agents.localhost"
