@@ -9,7 +9,7 @@ signal failures by raising ``errors.ImapNo`` with a response code, e.g.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,12 +24,37 @@ class MailboxInfo:
     read_only: bool = False
 
 
-@dataclass(frozen=True)
 class MessageInfo:
-    uid: int
-    flags: frozenset[str]  # system flags ("\\Seen") and keywords ("$MDNSent")
-    size: int  # RFC822.SIZE: the CRLF size
-    internal_date: dt.datetime  # timezone-aware
+    """One message's metadata. ``internal_date`` (timezone-aware) may be given as a callable, so a
+    backend that needs a ``stat`` for it (the Maildir mtime) pays only when INTERNALDATE is asked for."""
+
+    __slots__ = ("uid", "flags", "size", "_date")
+
+    def __init__(self, uid: int, flags: frozenset[str], size: int,
+                 internal_date: dt.datetime | Callable[[], dt.datetime]) -> None:
+        self.uid = uid
+        self.flags = flags  # system flags ("\\Seen") and keywords ("$MDNSent")
+        self.size = size  # RFC822.SIZE: the CRLF size
+        self._date = internal_date
+
+    @property
+    def internal_date(self) -> dt.datetime:
+        date = self._date
+        if not isinstance(date, dt.datetime):
+            date = self._date = date()
+        return date
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MessageInfo):
+            return NotImplemented
+        return (self.uid, self.flags, self.size, self.internal_date) == (
+            other.uid, other.flags, other.size, other.internal_date)
+
+    def __hash__(self) -> int:
+        return hash((self.uid, self.flags, self.size))
+
+    def __repr__(self) -> str:
+        return f"MessageInfo(uid={self.uid}, flags={set(self.flags)!r}, size={self.size})"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import overload
 from ..errors import AgentmailError
 from ..store import keywords, uidlist
 from ..store.dotlock import DotLock
-from ..store.maildir import INFO_SEP, Maildir, crlf_size, name_sizes
+from ..store.maildir import INFO_SEP, Maildir, crlf_size, name_sizes, name_time
 from .backend import MailboxState, MessageInfo
 from .errors import ImapNo
 
@@ -37,22 +37,25 @@ DIRTY_NS = 2_000_000_000  # a directory changed less than 2 s ago may change aga
 
 
 class Entry:
-    __slots__ = ("uid", "base", "sub", "info", "size", "mtime")
+    __slots__ = ("uid", "base", "sub", "info", "size", "mtime", "env")
 
-    def __init__(self, uid: int, base: str, sub: str, info: str | None, size: int, mtime: float) -> None:
+    def __init__(self, uid: int, base: str, sub: str, info: str | None, size: int, mtime: float | None,
+                 env: bytes | None = None) -> None:
         self.uid = uid
         self.base = base
         self.sub = sub  # "new" or "cur"
         self.info = info  # the letters after ":2,", None when the name has no info part
         self.size = size  # CRLF size (RFC822.SIZE)
-        self.mtime = mtime
+        self.mtime = mtime  # INTERNALDATE; None until first asked for (a stat per file is the cold scan's cost)
+        self.env = env  # the encoded ENVELOPE (headcache.py), None until first fetched
 
     @property
     def filename(self) -> str:
         return self.base if self.info is None else self.base + INFO_SEP + self.info
 
     def moved(self, sub: str, info: str | None) -> Entry:
-        return Entry(self.uid, self.base, sys_intern(sub), info and sys_intern(info), self.size, self.mtime)
+        return Entry(self.uid, self.base, sys_intern(sub), info and sys_intern(info), self.size, self.mtime,
+                     self.env)
 
 
 def sys_intern(text: str) -> str:
@@ -88,17 +91,25 @@ class MessageList(Sequence[MessageInfo]):
         return _UidMap(self)
 
     def find(self, uid: int) -> MessageInfo | None:
-        i = bisect_left(self._uids, uid)
-        if i < len(self._uids) and self._uids[i] == uid:
-            return self._info(self._entries[i])
-        return None
+        e = self.entry(uid)
+        return None if e is None else self._info(e)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def _info(self, e: Entry) -> MessageInfo:
-        when = dt.datetime.fromtimestamp(e.mtime, dt.timezone.utc).astimezone()
-        return MessageInfo(e.uid, self._cache.flagset(e.info or "", self._keywords), e.size, when)
+        cache = self._cache
+
+        def when() -> dt.datetime:
+            return dt.datetime.fromtimestamp(cache.mtime(e), dt.timezone.utc).astimezone()
+
+        return MessageInfo(e.uid, cache.flagset(e.info or "", self._keywords), e.size, when)
+
+    def entry(self, uid: int) -> Entry | None:
+        i = bisect_left(self._uids, uid)
+        if i < len(self._uids) and self._uids[i] == uid:
+            return self._entries[i]
+        return None
 
     @overload
     def __getitem__(self, i: int) -> MessageInfo: ...
@@ -150,6 +161,7 @@ class MailboxCache:
         self._ul_offset = 0
         self._pending: dict[str, int] = {}  # uidlist records whose file we have not listed yet
         self._was_reset = False
+        self.env_bytes = 0  # cached envelopes on the entries (headcache.Budget)
         self.new_count = 0  # messages in new/ (claim has nothing to move when 0)
         # \Recent (RFC 3501 2.3.2) in no session yet: what is in new/, and every UID from here on
         # (set past the mailbox at the first scan, so only mail that comes later counts)
@@ -212,6 +224,30 @@ class MailboxCache:
 
     def invalidate(self) -> None:
         self.key = None
+
+    def drop_envelopes(self) -> int:
+        """Forget the cached envelopes; returns the bytes they were counted for."""
+        for e in self.by_uid.values():
+            e.env = None
+        freed, self.env_bytes = self.env_bytes, 0
+        return freed
+
+    def mtime(self, e: Entry) -> float:
+        """INTERNALDATE (the file's mtime), stat'ed on first use and kept on the entry."""
+        if e.mtime is None:
+            try:
+                e.mtime = os.stat(os.path.join(self.path, e.sub, e.filename)).st_mtime
+            except FileNotFoundError:  # renamed (flags changed elsewhere) or expunged: look again
+                self.invalidate()
+                try:
+                    self.refresh()
+                except ImapNo:
+                    return name_time(e.base)
+                fresh = self.by_uid.get(e.uid)
+                if fresh is None or fresh is e or fresh.base != e.base:
+                    return name_time(e.base)  # gone: the delivery time in its name
+                e.mtime = self.mtime(fresh)
+        return e.mtime
 
     def _scan(self) -> None:
         table = keywords.read(self.maildir)
@@ -279,15 +315,14 @@ class MailboxCache:
     def _new_entry(self, uid: int, sub: str, base: str, info: str | None) -> Entry | None:
         filename = base if info is None else base + INFO_SEP + info
         path = os.path.join(self.path, sub, filename)
-        try:
-            st = os.stat(path)
-            vsize = name_sizes(base)[1]
-            if vsize is None:
+        vsize = name_sizes(base)[1]
+        if vsize is None:  # no W= in the name: read the file (no stat otherwise: mtime is read lazily)
+            try:
                 with open(path, "rb") as fh:
                     vsize = crlf_size(fh.read())
-        except FileNotFoundError:
-            return None  # gone again (moved by another reader); found at the next scan
-        return Entry(uid, base, sys_intern(sub), info, vsize, st.st_mtime)
+            except FileNotFoundError:
+                return None  # gone again (moved by another reader); found at the next scan
+        return Entry(uid, base, sys_intern(sub), info, vsize, None)
 
     # ------------------------------------------------------------------ dovecot-uidlist
     def _read_uidlist(self) -> None:

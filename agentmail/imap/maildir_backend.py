@@ -19,7 +19,7 @@ import datetime as dt
 import errno
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..config import Config
 from ..errors import AgentmailError, UsageError
@@ -29,11 +29,19 @@ from ..store.dotlock import DotLock
 from ..store.maildir import Maildir, Staged, fsync_dir, name_sizes, split_name, to_lf, unique_name
 from .backend import MailboxInfo, MailboxState
 from .crlf import to_crlf
+from .envelope import envelope_bytes
 from .errors import ImapNo
 from .folders import Namespace, Place
+from .headcache import Budget, read_header
 from .mailcache import Entry, MailboxCache
 
 MAX_CACHES = 512
+
+
+def _read_all(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
 EXPUNGED = "EXPUNGEISSUED"  # RFC 5530
 
 
@@ -47,6 +55,7 @@ class MaildirBackend:
         self.ns = Namespace(cfg)
         self._caches: OrderedDict[str, MailboxCache] = OrderedDict()
         self._ro: dict[str, tuple[MailboxState, MailboxState]] = {}
+        self.budget = Budget()  # cached envelopes across all mailboxes
 
     # ------------------------------------------------------------------ helpers
     def _cache(self, path: str) -> MailboxCache:
@@ -54,15 +63,16 @@ class MaildirBackend:
         if cache is None:
             cache = self._caches[path] = MailboxCache(path)
             while len(self._caches) > MAX_CACHES:
-                old, _ = self._caches.popitem(last=False)
+                old, gone = self._caches.popitem(last=False)
                 self._ro.pop(old, None)
+                self.budget.used -= gone.env_bytes
         else:
             self._caches.move_to_end(path)
         return cache
 
     def _forget(self, path: str) -> None:
         for key in [k for k in self._caches if k == path or k.startswith(path + ".")]:
-            del self._caches[key]
+            self.budget.used -= self._caches.pop(key).env_bytes
             self._ro.pop(key, None)
 
     def _entry(self, cache: MailboxCache, uid: int, fresh: bool = False) -> Entry:
@@ -153,17 +163,39 @@ class MaildirBackend:
             state = cache.refresh()
         return state, claimed
 
-    def message(self, account: str, mailbox: str, uid: int) -> bytes:
-        place = self.ns.place(account, mailbox)
-        cache = self._cache(place.path)
+    def _read(self, cache: MailboxCache, uid: int, reader: Callable[[str], bytes]) -> tuple[Entry, bytes]:
         for fresh in (False, True):
             entry = self._entry(cache, uid, fresh)
             try:
-                with open(os.path.join(place.path, entry.sub, entry.filename), "rb") as fh:
-                    return to_crlf(fh.read())
+                return entry, reader(os.path.join(cache.path, entry.sub, entry.filename))
             except FileNotFoundError:
                 continue  # renamed (flags changed elsewhere) or expunged: look again
         raise ImapNo("Message was expunged", EXPUNGED)
+
+    def message(self, account: str, mailbox: str, uid: int) -> bytes:
+        return to_crlf(self._read(self._cache(self.ns.place(account, mailbox).path), uid, _read_all)[1])
+
+    def headers(self, account: str, mailbox: str) -> Callable[[int], bytes]:
+        """uid -> the header block as served (CRLF), reading each file only up to its blank line."""
+        cache = self._cache(self.ns.place(account, mailbox).path)
+        return lambda uid: self._read(cache, uid, read_header)[1]
+
+    def envelopes(self, account: str, mailbox: str) -> Callable[[int], bytes]:
+        """uid -> the encoded ENVELOPE, from the cache (headcache.py) or the header block."""
+        cache = self._cache(self.ns.place(account, mailbox).path)
+
+        def envelope(uid: int) -> bytes:
+            entry = cache.by_uid.get(uid)
+            if entry is not None and entry.env is not None:
+                return entry.env
+            entry, header = self._read(cache, uid, read_header)
+            entry.env = env = envelope_bytes(header)
+            cache.env_bytes += self.budget.add(env)
+            if self.budget.over():
+                self.budget.evict(c.drop_envelopes for c in list(self._caches.values()))
+            return env
+
+        return envelope
 
     def set_flags(self, account: str, mailbox: str, uid: int, flags: frozenset[str]) -> None:
         place = self.ns.writable(account, mailbox)
@@ -222,7 +254,8 @@ class MaildirBackend:
             staged = dest.stage(data)
         except AgentmailError as exc:
             raise _store_error(exc) from None
-        os.utime(staged.tmp_path, (entry.mtime, entry.mtime))
+        when = self._cache(src.path).mtime(entry)
+        os.utime(staged.tmp_path, (when, when))
         return staged
 
     def copy(self, account: str, mailbox: str, uids: Sequence[int], dest: str) -> list[int]:

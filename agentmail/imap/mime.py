@@ -9,6 +9,7 @@ ends the inner parts (as in Dovecot's message-parser).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .rfc822 import Lexer, parse_params
@@ -21,6 +22,11 @@ class HeaderField:
     raw: bytes  # the whole field as served, continuation lines and final CRLF included
 
 
+# one field: a line (ended by CRLF, LF or a lone CR, as bytes.splitlines) and its continuation
+# lines; never the blank line that ends a header
+_FIELD = re.compile(rb"(?!\r\n|\n)([^\r\n]*)(?:\r\n|\r|\n|\Z)((?:[ \t][^\r\n]*(?:\r\n|\r|\n|\Z))*)")
+
+
 def parse_header(block: bytes) -> list[HeaderField]:
     """Split a header block (which may include its terminating blank line) into fields.
 
@@ -29,33 +35,49 @@ def parse_header(block: bytes) -> list[HeaderField]:
     blank), joined by a bare LF; the line endings themselves are not part of the value.
     """
     fields: list[HeaderField] = []
-    lines = block.splitlines(keepends=True)
-    cur: list[bytes] = []
-
-    def flush() -> None:
-        if not cur:
-            return
-        first = cur[0].rstrip(b"\r\n")
-        name, colon, rest = first.partition(b":")
+    pos, end = 0, len(block)
+    match = _FIELD.match
+    while pos < end:
+        m = match(block, pos)
+        if m is None:
+            break  # the blank line
+        pos = m.end()
+        first, conts = m.group(1), m.group(2)
+        name, colon, value = first.partition(b":")
         if not colon:
-            fields.append(HeaderField(first, b"", b"".join(cur)))
-        else:
-            value = rest.lstrip(b" \t")
-            conts = [c.rstrip(b"\r\n") for c in cur[1:]]
-            full = b"\n".join([value, *conts])
-            fields.append(HeaderField(name.rstrip(b" \t"), full, b"".join(cur)))
-        cur.clear()
-
-    for line in lines:
-        if line in (b"\r\n", b"\n"):
-            break
-        if line[:1] in (b" ", b"\t") and cur:
-            cur.append(line)
-        else:
-            flush()
-            cur.append(line)
-    flush()
+            fields.append(HeaderField(first, b"", m.group(0)))
+            continue
+        value = value.lstrip(b" \t")
+        if conts:
+            value = b"\n".join([value, *conts.splitlines()])
+        fields.append(HeaderField(name.rstrip(b" \t"), value, m.group(0)))
     return fields
+
+
+def header_values(block: bytes, wanted: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
+    """(lower-cased name, value) of the fields named in ``wanted``, as ``parse_header`` gives them,
+    without building the other fields."""
+    out: list[tuple[bytes, bytes]] = []
+    pos, end = 0, len(block)
+    match = _FIELD.match
+    while pos < end:
+        m = match(block, pos)
+        if m is None:
+            break
+        pos = m.end()
+        first = m.group(1)
+        name, colon, value = first.partition(b":")
+        key = name.rstrip(b" \t").lower() if colon else first.lower()
+        if key in wanted:
+            if not colon:
+                out.append((key, b""))
+                continue
+            value = value.lstrip(b" \t")
+            conts = m.group(2)
+            if conts:
+                value = b"\n".join([value, *conts.splitlines()])
+            out.append((key, value))
+    return out
 
 
 def header_end(data: bytes, start: int, end: int) -> int:

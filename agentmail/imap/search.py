@@ -40,7 +40,7 @@ class SearchMessage:
     seq: int
     uid: int
     flags: frozenset[str]  # include "\\Recent" when the message is recent
-    internal_date: dt.datetime
+    internal_date: dt.datetime | Callable[[], dt.datetime]  # a callable is asked only by date keys
     size: int
     data: bytes | Callable[[], bytes]
     _root: Part | None = field(default=None, repr=False)
@@ -165,7 +165,10 @@ def matches(key: SearchKey, msg: SearchMessage, max_seq: int, max_uid: int) -> b
         return msg.size > key.size if key.op == "larger" else msg.size < key.size
     if isinstance(key, SDate):
         if key.field == "internal":
-            return _compare(msg.internal_date.date(), key.op, key.date)
+            when = msg.internal_date
+            if not isinstance(when, dt.datetime):
+                when = msg.internal_date = when()
+            return _compare(when.date(), key.op, key.date)
         return _compare(_sent_date(msg), key.op, key.date)
     if isinstance(key, SHeader):
         needle = key.value.casefold()

@@ -19,6 +19,7 @@ from .backend import MailboxState, MessageInfo
 from .errors import ImapBad, ImapError, ImapNo
 from .fetch import apply_partial, message_item
 from .fetchatt import FetchAtt
+from .fetchplan import ENVELOPE, FLAGS, INTERNALDATE, SIZE, UID, WHOLE, FetchPlan
 from .lexer import MONTHS
 from .mime import parse_message
 from .search import SearchMessage, search
@@ -209,11 +210,15 @@ class SelectedMailbox:
         atts = list(cmd.attributes)
         if cmd.uid and not any(a.name == "UID" and a.section is None for a in atts):
             atts.insert(0, FetchAtt("UID"))  # RFC 3501 6.4.8: UID FETCH always returns UID
-        needs_body = any(a.name not in ("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE") or a.section for a in atts)
-        # BODY[], BODY.PEEK[]<p> and RFC822 are the file's bytes: no MIME parse needed (~40 us a message)
-        whole = all(a.section is None and a.name in ("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "RFC822")
-                    or a.section is not None and not a.section.part and a.section.text is None for a in atts)
+        backend = session.backend
+        plan = FetchPlan(atts, getattr(backend, "envelopes", None) is not None,
+                         getattr(backend, "headers", None) is not None)
+        envelope_of: Callable[[int], bytes] | None = (
+            backend.envelopes(account, self.name) if plan.cached_envelope else None)  # type: ignore[attr-defined]
+        header_of: Callable[[int], bytes] | None = (
+            backend.headers(account, self.name) if plan.header_only else None)  # type: ignore[attr-defined]
         set_seen = not self.readonly and any(a.sets_seen for a in atts)
+        flag_value = self.flag_value
         for seq, uid in targets:
             info = infos.get(uid)
             if info is None:
@@ -221,21 +226,27 @@ class SelectedMailbox:
             flags = info.flags
             if set_seen and "\\Seen" not in flags:
                 flags = flags | {"\\Seen"}
-                session.backend.set_flags(account, self.name, uid, flags)
-            data = session.backend.message(account, self.name, uid) if needs_body else None
-            root = parse_message(data) if data is not None and not whole else None
+                backend.set_flags(account, self.name, uid, flags)
+            data = backend.message(account, self.name, uid) if plan.full else None
+            root = None
+            if plan.parse:
+                root = parse_message(data) if data is not None else None
+            elif header_of is not None:
+                root = parse_message(header_of(uid))
             items: list[tuple[str, r.Value]] = []
-            for att in atts:
-                if att.name == "UID" and att.section is None:
+            for att, kind in plan.kinds:
+                if kind == UID:
                     items.append(("UID", uid))
-                elif att.name == "FLAGS" and att.section is None:
-                    items.append(("FLAGS", self.flag_value(uid, flags)))
-                elif att.name == "INTERNALDATE":
+                elif kind == FLAGS:
+                    items.append(("FLAGS", flag_value(uid, flags)))
+                elif kind == INTERNALDATE:
                     items.append(("INTERNALDATE", internaldate(info.internal_date)))
-                elif att.name == "RFC822.SIZE" and root is None:
+                elif kind == SIZE:
                     items.append(("RFC822.SIZE", info.size if data is None else len(data)))
-                elif root is None:
-                    assert data is not None and whole
+                elif kind == ENVELOPE and envelope_of is not None:
+                    items.append(("ENVELOPE", r.Raw(envelope_of(uid))))
+                elif kind == WHOLE and root is None:
+                    assert data is not None
                     items.append((att.response_name, r.Literal(apply_partial(data, att.partial))))
                 else:
                     assert root is not None
@@ -244,7 +255,7 @@ class SelectedMailbox:
                 items.append(("FLAGS", self.flag_value(uid, flags)))  # RFC 3501 6.4.5: report \Seen
             self.flags[seq - 1] = flags
             yield r.FetchResponse(seq, items)
-        yield from self.sync(session.backend.state(account, self.name), expunges=False)
+        yield from self.sync(backend.state(account, self.name), expunges=False)
         yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
 
     def _store(self, cmd: c.Store, session: Session) -> Iterator[r.Response]:
@@ -296,7 +307,10 @@ class SelectedMailbox:
                     return session.backend.message(account, self.name, uid)
 
                 fs = info.flags | RECENT_SET if uid in self.recent else info.flags  # SEARCH RECENT / NEW / OLD
-                yield SearchMessage(seq, uid, fs, info.internal_date, info.size, loader)
+                def date(info: MessageInfo = info) -> dt.datetime:
+                    return info.internal_date
+
+                yield SearchMessage(seq, uid, fs, date, info.size, loader)
 
         top = (len(self.uids), self.uids[-1] if self.uids else 0)
         hits = search(cmd.key, messages(), uid=cmd.uid, largest=top)

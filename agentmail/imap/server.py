@@ -4,7 +4,9 @@ Everything protocol-related is in the sans-IO layer (parser.py, session.py); thi
 reads, feeds the parser, writes responses and keeps time:
 
 - backend work (file IO on the Maildirs) runs in one dedicated worker thread, so the event loop
-  never blocks on a big directory scan and the backend needs no locks;
+  never blocks on a big directory scan and the backend needs no locks; commands that cost less
+  than the hop to that thread (``cheap``: NOOP, a FETCH or STORE of a few messages) run on the loop
+  instead, but only while the worker has nothing queued or running;
 - IDLE (RFC 2177): the selected mailbox is polled every ``idle_poll`` seconds (two stats when
   nothing changed) and updates are pushed at once;
 - failed logins are answered after ``login_delay`` seconds; after ``max_failures`` the connection
@@ -23,10 +25,11 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import Config
+from . import commands as c
 from . import response as r
 from .errors import ImapError
 from .maildir_backend import MaildirBackend
@@ -56,6 +59,26 @@ def take(responses: Iterator[r.Response], limit: int | None = None) -> tuple[byt
     return bytes(out), True
 
 
+CHEAP_COMMANDS = (c.Capability, c.Noop, c.Check, c.Id, c.Enable, c.Namespace)
+CHEAP_SPAN = 16  # messages a FETCH/STORE may name to run on the loop
+
+
+def cheap(event: object) -> bool:
+    """Commands that cost less than a hop to the worker thread (~80 us): no scan of a directory
+    that did not change, no password hash, a handful of messages at most. They run on the loop when
+    the worker is idle (the backend is still only ever used by one thread at a time)."""
+    if isinstance(event, CHEAP_COMMANDS):
+        return True
+    if isinstance(event, (c.Fetch, c.Store)):
+        span = 0
+        for lo, hi in event.sequence.ranges:
+            if lo is None or hi is None:
+                return False
+            span += abs(hi - lo) + 1
+        return span <= CHEAP_SPAN
+    return False
+
+
 class ImapServer:
     def __init__(self, cfg: Config, *, idle_poll: float = 0.5, login_delay: float = 1.0, max_failures: int = 3,
                  autologout: float = 30 * 60, preauth_timeout: float = 3 * 60, max_connections: int = 1000) -> None:
@@ -68,6 +91,7 @@ class ImapServer:
         self.preauth_timeout = preauth_timeout
         self.max_connections = max_connections
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
+        self._last: Future[Any] | None = None  # the job submitted last to the worker
         self.connections: set[asyncio.Task[None]] = set()
         self.server: asyncio.AbstractServer | None = None
 
@@ -87,8 +111,14 @@ class ImapServer:
         self.worker.shutdown(wait=True)
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.worker, functools.partial(fn, *args))
+        future: Future[T] = self.worker.submit(functools.partial(fn, *args))
+        self._last = future
+        return await asyncio.wrap_future(future)
+
+    def worker_idle(self) -> bool:
+        """Nothing queued or running on the worker (it runs jobs in order: the last one done means all
+        are), so the loop may call the backend itself without two threads in it at once."""
+        return self._last is None or self._last.done()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -142,7 +172,10 @@ class Connection:
                 continue
             failures = session.failed_logins
             stream = session.stream(event)
-            data, done = await self.server._run(take, stream)
+            if cheap(event) and self.server.worker_idle():
+                data, done = take(stream)  # a round trip to the worker costs more than the command
+            else:
+                data, done = await self.server._run(take, stream)
             if session.failed_logins > failures:
                 await asyncio.sleep(self.server.login_delay)
                 if session.failed_logins >= self.server.max_failures:

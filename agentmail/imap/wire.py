@@ -16,10 +16,14 @@ come out byte for byte the same:
 
 from __future__ import annotations
 
+import re
+
 # RFC 3501 section 9: atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards / quoted-specials
 # / resp-specials.
 _ATOM_SPECIALS = frozenset(b'(){ %*"\\]')
 QUOTED_MAX_ESCAPES = 4
+_HUMAN_PLAIN = re.compile(rb'[^\t\r\n"\\\x00\x80-\xff]+')
+_PLAIN = re.compile(rb'[^"\\\r\n\x80-\xff]*')  # nothing to escape, nothing that needs a literal
 
 
 def is_atom_char(b: int) -> bool:
@@ -44,6 +48,8 @@ def nstring(data: bytes | str | None) -> bytes:
         return b"NIL"
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogateescape")
+    if _PLAIN.fullmatch(data):  # the common case, without a loop over the bytes
+        return b'"' + data + b'"'
     escapes = 0
     for b in data:
         if b in (0x22, 0x5C):
@@ -72,7 +78,7 @@ def nstring_nolf(data: bytes | None) -> bytes:
 def human(data: bytes) -> bytes:
     """Dovecot's imap_append_string_for_humans (see the module docstring)."""
     ws = b" \t\r\n"
-    if data and not any(b in b'\t\r\n"\\\x00' or b >= 0x80 for b in data):
+    if _HUMAN_PLAIN.fullmatch(data):
         # fast path when no run of spaces and no leading/trailing space either
         if b"  " not in data and data[0] != 0x20 and data[-1] != 0x20:
             return b'"' + data + b'"'
