@@ -4,12 +4,13 @@
   only when one of their ``st_mtime_ns`` changed, or when it changed so recently that a second
   change within the same clock tick could hide behind it (Dovecot's "dirty directory" rule).
 - Per message only the UID, base name, Maildir info (flags letters), CRLF size and mtime are kept:
-  about 200 bytes, so 100,000 messages fit in ~25 MB. Headers are never cached.
+  about 200 bytes, so 100,000 messages fit in ~25 MB; plus, once fetched, the encoded ENVELOPE
+  (headcache.py, bounded).
 - UIDs come from ``dovecot-uidlist`` and are never invented here: the file is read incrementally
   (only what was appended since the last read) and files it does not know yet go through
   ``uidlist.sync`` (under Dovecot's lock), which numbers them in delivery order.
 - Sizes come from ``,W=`` in the name (falling back to reading the file), INTERNALDATE from the
-  file's mtime, as Dovecot's Maildir storage does.
+  file's mtime (stat'ed when first asked for), as Dovecot's Maildir storage does.
 """
 
 from __future__ import annotations
