@@ -209,6 +209,15 @@ class MailboxCache:
         self.key = (st_new, st_cur) if clean else None
         return self.state  # type: ignore[return-value]  # set by _scan
 
+    def current(self) -> bool:
+        """Would `refresh` answer from memory? (two stats; never scans)"""
+        try:
+            key = (os.stat(os.path.join(self.path, "new")).st_mtime_ns,
+                   os.stat(os.path.join(self.path, "cur")).st_mtime_ns)
+        except FileNotFoundError:
+            return False
+        return self.state is not None and self.key == key
+
     def recent_uids(self) -> list[int]:
         """Messages \\Recent in no session yet (what EXAMINE and STATUS count)."""
         state = self.state or self.refresh()

@@ -129,6 +129,13 @@ class MaildirBackend:
             seen = self._ro[place.path] = (state, MailboxState(state.uidvalidity, state.uidnext, state.messages, True))
         return seen[1]
 
+    def is_current(self, account: str, mailbox: str) -> bool:
+        """True when the mailbox's cached state is up to date, so using it cannot trigger a rescan."""
+        try:
+            return self._cache(self.ns.place(account, mailbox).path).current()
+        except ImapNo:
+            return False
+
     def recent(self, account: str, mailbox: str) -> list[int]:
         """UIDs \\Recent in no session yet (RFC 3501 2.3.2): in new/, or come since a session last
         claimed (EXAMINE, STATUS and read-only views count them without claiming)."""

@@ -154,6 +154,13 @@ class Connection:
         self.session = Session(server.backend)
         self.parser = CommandParser(max_line=MAX_LINE, max_literal=server.cfg.max_message)
 
+    def _current(self, session: Session) -> bool:
+        """A cheap command may run on the loop only if the selected mailbox needs no rescan: a changed
+        folder (100,000 files at worst) is always listed on the worker, never while other clients wait."""
+        if session.selected is None or session.account is None:
+            return True
+        return self.server.backend.is_current(session.account, session.selected.name)
+
     async def send(self, responses: list[r.Response]) -> None:
         if responses:
             self.writer.write(b"".join(resp.to_bytes() for resp in responses))
@@ -172,7 +179,7 @@ class Connection:
                 continue
             failures = session.failed_logins
             stream = session.stream(event)
-            if cheap(event) and self.server.worker_idle():
+            if cheap(event) and self.server.worker_idle() and self._current(session):
                 data, done = take(stream)  # a round trip to the worker costs more than the command
             else:
                 data, done = await self.server._run(take, stream)

@@ -174,3 +174,22 @@ def test_cheap_commands() -> None:
     assert not cheap(c.Fetch("a", SequenceSet(((1, 100),)), (), True))
     assert not cheap(c.Select("a", "INBOX"))
     assert not cheap(c.Login("a", "x", "y"))
+
+
+def test_a_changed_folder_is_never_current(store: Store) -> None:
+    """Cheap commands run on the event loop only while `is_current`: a folder that changed must report False, so
+    its rescan happens on the worker thread and never stalls the other connections."""
+    store.send("bob", "alice", "settled")
+    box = store.box("alice")
+    old = 1_700_000_000
+    for sub in ("new", "cur"):
+        os.utime(box / sub, (old, old))  # settled long ago: a clean scan may be trusted
+    backend = MaildirBackend(store.cfg)
+    assert not backend.is_current("alice", "INBOX")  # never scanned
+    backend.state("alice", "INBOX")
+    assert backend.is_current("alice", "INBOX")
+    store.send("carol", "alice", "just arrived")  # new/ changes
+    assert not backend.is_current("alice", "INBOX")
+    backend.state("alice", "INBOX")
+    assert not backend.is_current("alice", "INBOX")  # changed within the last tick window: rescan again
+    assert not backend.is_current("alice", "Nope")
