@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from agentmail import config
-from agentmail.store import registry
+from tests.support.store import AGENTMAIL, IDENTITY_VARS, create_accounts, env_for
 
-BIN_DIR = os.path.dirname(sys.executable)
-AGENTMAIL = shutil.which("agentmail", path=BIN_DIR) or os.path.join(BIN_DIR, "agentmail")
 GOLDEN = Path(__file__).parent / "golden"
-
-# Variables that pick an identity or a store: a developer's own shell must not leak into the tests.
-IDENTITY_VARS = ("AGENTMAIL_ADDRESS", "AGENTMAIL_NAME", "AGENTMAIL_HOME", "AGENTMAIL_DOMAIN",
-                 "CLAUDE_SESSION_ID", "AGENTMAIL_NO_FAST_PATH")
 
 
 @dataclass
@@ -50,10 +42,7 @@ class Result:
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in IDENTITY_VARS}
-    env.update(AGENTMAIL_HOME=str(home), LANG="C.UTF-8", LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8")
-    env.update(extra)
-    return env
+    return env_for(home, **{"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8", **extra})
 
 
 def run_script(home: Path, *args: str, input: bytes | str | None = None, cwd: Path | None = None,
@@ -98,17 +87,10 @@ def cfg(home: Path) -> config.Config:
     return config.load(str(home))
 
 
-def make_accounts(cfg: config.Config, *names: str) -> None:
-    """Create agent accounts directly through the registry (no presence binding)."""
-    registry.ensure_store(cfg)
-    for name in names:
-        registry.create_account(cfg, name)
-
-
 @pytest.fixture
 def accounts(cfg: config.Config):
     def make(*names: str) -> config.Config:
-        make_accounts(cfg, *names)
+        create_accounts(cfg, *names)
         return cfg
     return make
 

@@ -17,8 +17,9 @@ import pytest
 from agentmail import config
 from agentmail.compose import send
 from agentmail.format.postcard import Draft, Limits, build
+from tests.support.store import create_accounts
 
-from .conftest import make_accounts, run_script, snapshot
+from .conftest import run_script, snapshot
 from .helpers import assert_complete, files
 
 DATE = 1_795_510_800.0
@@ -43,7 +44,7 @@ def ambiguous_titles(cfg: config.Config) -> tuple[str, str, str]:
 def store(home: Path) -> dict[str, str]:
     """alice and bob, some mail in bob's inbox (two postcards whose ids share a 4-hex prefix), one read."""
     cfg = config.load(str(home))
-    make_accounts(cfg, "alice", "bob")
+    create_accounts(cfg, "alice", "bob")
     t1, t2, prefix = ambiguous_titles(cfg)
     send(cfg, "alice", ["bob"], t1, "x", date=DATE)
     send(cfg, "alice", ["bob"], t2, "x", date=DATE)
@@ -165,7 +166,7 @@ def unwritable(tmp_path: Path):
 def test_unwritable_maildir(unwritable) -> None:
     home, prefix, as_root = unwritable
     cfg = config.load(str(home))
-    make_accounts(cfg, "alice", "bob")
+    create_accounts(cfg, "alice", "bob")
     send(cfg, "alice", ["bob"], "already here", "x")
     if as_root:
         subprocess.run(["chown", "-R", "nobody:", str(home)], check=True)
@@ -189,7 +190,7 @@ def test_unwritable_tmp_of_one_recipient_delivers_to_nobody(unwritable) -> None:
     """Two recipients, the second one's tmp/ is read-only: nobody gets the message (staging comes first)."""
     home, prefix, as_root = unwritable
     cfg = config.load(str(home))
-    make_accounts(cfg, "alice", "bob", "carol")
+    create_accounts(cfg, "alice", "bob", "carol")
     if as_root:
         subprocess.run(["chown", "-R", "nobody:", str(home)], check=True)
     tmp = home / "maildirs" / "carol" / "tmp"
@@ -208,7 +209,7 @@ def test_late_failure_names_who_got_it_and_keeps_the_journal_copy(unwritable) ->
     bob got it and carol did not, bob's copy is whole, and the journal holds the message that was accepted."""
     home, prefix, as_root = unwritable
     cfg = config.load(str(home))
-    make_accounts(cfg, "alice", "bob", "carol")
+    create_accounts(cfg, "alice", "bob", "carol")
     if as_root:
         subprocess.run(["chown", "-R", "nobody:", str(home)], check=True)
     carol = home / "maildirs" / "carol"
@@ -232,7 +233,7 @@ def test_read_only_mount(tmp_path: Path) -> None:
         pytest.skip("bind mounts need root; test_unwritable_maildir covers a non-root chmod")
     home = tmp_path / "store"
     cfg = config.load(str(home))
-    make_accounts(cfg, "alice", "bob")
+    create_accounts(cfg, "alice", "bob")
     box = home / "maildirs" / "bob"
     subprocess.run(["mount", "--bind", str(box), str(box)], check=True)
     try:
@@ -289,7 +290,7 @@ def _no_partial_files(home: Path) -> None:
 def test_full_disk(tiny_tmpfs: Path, leave: int) -> None:
     home = tiny_tmpfs / "store"
     cfg = config.load(str(home))
-    make_accounts(cfg, "alice", "bob")
+    create_accounts(cfg, "alice", "bob")
     send(cfg, "alice", ["bob"], "before the disk filled", "x")
     _fill(tiny_tmpfs, leave)
     before = snapshot(home)
@@ -312,7 +313,7 @@ def test_unreadable_store_is_one_line_77(unwritable, argv: list[str]) -> None:
     """A store this user may not read (another user's, or chmod 000) is a clear error, never a traceback."""
     home, prefix, as_root = unwritable
     cfg = config.load(str(home))
-    make_accounts(cfg, "alice", "bob")
+    create_accounts(cfg, "alice", "bob")
     maildirs = home / "maildirs"
     os.chmod(maildirs, 0o000)
     if as_root:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from agentmail import config
 from agentmail.store import passwd
+from tests.support.store import create_accounts
 
-from .conftest import maildir_files, make_accounts, run_script
+from .conftest import maildir_files, run_script
 from .helpers import assert_complete, body_of, files, flags_of, keyword_names, parse, short_id
 
 DOMAIN = "agents.localhost"
@@ -19,7 +20,7 @@ DOMAIN = "agents.localhost"
 
 def setup_accounts(home: Path, *names: str) -> config.Config:
     cfg = config.load(str(home))
-    make_accounts(cfg, *names)
+    create_accounts(cfg, *names)
     return cfg
 
 

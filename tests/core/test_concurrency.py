@@ -25,8 +25,9 @@ from agentmail.errors import TempFailError
 from agentmail.store import uidlist
 from agentmail.store.dotlock import DotLock
 from agentmail.store.maildir import Maildir, split_name
+from tests.support.store import AGENTMAIL, create_accounts
 
-from .conftest import make_accounts, run_script
+from .conftest import clean_env, run_script
 from .helpers import assert_complete, body_of, files
 
 PROCS = 50
@@ -46,7 +47,7 @@ def _sender(home: str, proc: int, barrier: multiprocessing.synchronize.Barrier) 
 
 def test_fifty_processes_twenty_postcards_each(home: Path) -> None:
     cfg = config.load(str(home))
-    make_accounts(cfg, "target", *(f"s{p}" for p in range(PROCS)))
+    create_accounts(cfg, "target", *(f"s{p}" for p in range(PROCS)))
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(PROCS)
     procs = [ctx.Process(target=_sender, args=(str(home), p, barrier)) for p in range(PROCS)]
@@ -87,9 +88,7 @@ def test_fifty_processes_twenty_postcards_each(home: Path) -> None:
 def test_fifty_console_scripts_at_once(home: Path) -> None:
     """The same through the installed command (the click-free fast path): 50 processes, 2 postcards each."""
     cfg = config.load(str(home))
-    make_accounts(cfg, "target", "alice")
-    from .conftest import AGENTMAIL, clean_env
-
+    create_accounts(cfg, "target", "alice")
     env = clean_env(home)
     script = f"for i in 1 2; do {AGENTMAIL} --as alice send target \"t-$1-$i\" \"b-$1-$i\" >/dev/null || exit 1; done"
     procs = [subprocess.Popen(["sh", "-c", script, "sh", str(k)], env=env) for k in range(50)]
@@ -122,7 +121,7 @@ while True:
 
 def test_sigkill_never_leaves_partial_files(home: Path) -> None:
     cfg = config.load(str(home))
-    make_accounts(cfg, "alice", "bob", "carol")
+    create_accounts(cfg, "alice", "bob", "carol")
     rng = random.Random(20261120)
     locks_left = 0
     checked: set[str] = set()  # a file found complete stays complete (it is only ever renamed)
@@ -163,7 +162,7 @@ def test_sigkill_never_leaves_partial_files(home: Path) -> None:
 
 def test_stale_dotlock_of_dead_process_is_taken_over(home: Path) -> None:
     cfg = config.load(str(home))
-    make_accounts(cfg, "alice", "bob")
+    create_accounts(cfg, "alice", "bob")
     box = home / "maildirs" / "bob"
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -23,12 +23,10 @@ from typing import Any
 from agentmail import config
 from agentmail.compose import send
 from agentmail.config import Config
+from tests.support.store import AGENTMAIL, BIN_DIR, create_accounts, env_for
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-AGENTMAIL = str(BIN / "agentmail")
 HARNESS = Path(__file__).with_name("harness.py")
-SCRUB = ("AGENTMAIL_ADDRESS", "AGENTMAIL_NAME", "AGENTMAIL_DOMAIN", "CLAUDE_SESSION_ID", "CLAUDE_PLUGIN_ROOT")
 
 
 class Result:
@@ -124,9 +122,8 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.home = root / "store"
         self.root = root
-        env = {k: v for k, v in os.environ.items() if k not in SCRUB}
-        env.update(AGENTMAIL_HOME=str(self.home), HOME=str(root / "home"), PATH=f"{BIN}{os.pathsep}{env['PATH']}")
-        self.env = env
+        self.env = env_for(self.home, drop=("CLAUDE_PLUGIN_ROOT",), HOME=str(root / "home"),
+                           PATH=f"{BIN_DIR}{os.pathsep}{os.environ['PATH']}")
         self.sessions: list[Claude] = []
         (root / "home").mkdir()
 
@@ -149,10 +146,7 @@ class Store:
 
     def register(self, name: str) -> str:
         """An account with no live session (registered by a process that has gone)."""
-        from agentmail.store import registry
-
-        registry.ensure_store(self.cfg)
-        registry.create_account(self.cfg, name)
+        create_accounts(self.cfg, name)
         return name
 
     def send(self, sender: str, to: str, title: str, body: str = "body", urgent: bool = False) -> str:

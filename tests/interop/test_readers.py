@@ -17,8 +17,7 @@ from agentmail.compose import send
 from agentmail.demo import play
 from agentmail.store import registry
 from agentmail.store.maildir import name_sizes
-
-from .conftest import need
+from tests.support.tools import need
 
 REPO = Path(__file__).resolve().parents[2]
 

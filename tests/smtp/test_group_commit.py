@@ -12,8 +12,9 @@ from agentmail.errors import StoreIOError, UnknownRecipientError
 from agentmail.group_commit import Committer, Syncer, deliver_many
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir
+from tests.support.store import Store
 
-from .conftest import DOMAIN, Store, lf, message, strip_trace
+from .conftest import DOMAIN, lf, message, strip_trace
 
 
 def job(n: int, to: str = "alice", **extra: Any) -> dict[str, Any]:

@@ -13,8 +13,10 @@ import pytest
 
 from agentmail.errors import StoreIOError
 from agentmail.sendmail import parse_args, sendmail, split_message
+from tests.support.store import SENDMAIL, Store, env_for
+from tests.support.tools import need
 
-from .conftest import DOMAIN, SENDMAIL, Store, env_for, lf, marker, message, need, strip_trace
+from .conftest import DOMAIN, lf, marker, message, strip_trace
 
 
 def run(store: Store, args: list[str], data: bytes, **env: str) -> subprocess.CompletedProcess[bytes]:
@@ -134,7 +136,7 @@ def test_store_failure_is_temporary_75(fresh_store: Store, monkeypatch: pytest.M
 
 
 def test_mutt_batch_through_sendmail(fresh_store: Store, tmp_path: Path) -> None:
-    mutt = need("mutt")
+    mutt = need("mutt")["mutt"]
     tag = marker()
     copy = tmp_path / "what-mutt-sent.eml"
     wrapper = tmp_path / "sendmail-tee"
@@ -155,7 +157,7 @@ def test_mutt_batch_through_sendmail(fresh_store: Store, tmp_path: Path) -> None
 
 
 def test_git_send_email(fresh_store: Store, tmp_path: Path) -> None:
-    git = need("git")
+    git = need("git")["git"]
     probe = subprocess.run([git, "send-email", "-h"], capture_output=True, text=True)
     # `-h` exits 1 or 129 depending on the git version; a missing git-email says "is not a git command"
     if "not a git command" in probe.stderr or "send-email" not in probe.stdout + probe.stderr:

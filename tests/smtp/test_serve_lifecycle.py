@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import AGENTMAIL, DOMAIN, Store, env_for, lf, message, start_server, strip_trace
+from tests.support.store import AGENTMAIL, Store, env_for
+
+from .conftest import DOMAIN, lf, message, start_server, strip_trace
 
 
 def serve_once(store: Store, *args: str) -> subprocess.CompletedProcess[bytes]:

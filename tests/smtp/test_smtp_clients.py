@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from agentmail.format.mdn import build_mdn
+from tests.support.tools import need
 
-from .conftest import DOMAIN, Server, lf, marker, message, need, strip_trace
+from .conftest import DOMAIN, Server, lf, marker, message, strip_trace
 
 
 def smtp(server: Server, user: str | None = "bob") -> smtplib.SMTP:
@@ -77,7 +78,7 @@ def test_mdn_with_null_sender_is_filed_in_receipts(server: Server) -> None:
 
 
 def test_curl(server: Server, tmp_path: Path) -> None:
-    curl = need("curl")
+    curl = need("curl")["curl"]
     tag = marker()
     data = message(f"alice@{DOMAIN}", f"bob@{DOMAIN}", tag, "sent by curl\n")
     (tmp_path / "msg.eml").write_bytes(data)
@@ -88,7 +89,7 @@ def test_curl(server: Server, tmp_path: Path) -> None:
 
 
 def test_curl_refused_recipient_fails(server: Server, tmp_path: Path) -> None:
-    curl = need("curl")
+    curl = need("curl")["curl"]
     (tmp_path / "msg.eml").write_bytes(message(f"alice@{DOMAIN}", "x@example.com", marker()))
     proc = subprocess.run([curl, "-sS", f"smtp://{server.host}:{server.port}", "--user",
                            f"alice:{server.store.passwords['alice']}", "--mail-from", f"alice@{DOMAIN}",
@@ -99,7 +100,7 @@ def test_curl_refused_recipient_fails(server: Server, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
 def test_swaks(server: Server, tmp_path: Path, mechanism: str) -> None:
-    swaks = need("swaks")
+    swaks = need("swaks")["swaks"]
     tag = marker()
     data = message(f"carol@{DOMAIN}", f"alice@{DOMAIN}", tag, "sent by swaks\n")
     (tmp_path / "msg.eml").write_bytes(data[:-2])  # swaks itself ends the data with CRLF "." CRLF
@@ -112,7 +113,7 @@ def test_swaks(server: Server, tmp_path: Path, mechanism: str) -> None:
 
 
 def test_swaks_bad_password_gets_535(server: Server) -> None:
-    swaks = need("swaks")
+    swaks = need("swaks")["swaks"]
     proc = subprocess.run([swaks, "--server", f"{server.host}:{server.port}", "--from", f"carol@{DOMAIN}",
                            "--to", f"alice@{DOMAIN}", "--auth", "PLAIN", "--auth-user", "carol",
                            "--auth-password", "wrong"], capture_output=True, timeout=20)
@@ -120,7 +121,7 @@ def test_swaks_bad_password_gets_535(server: Server) -> None:
 
 
 def test_msmtp(server: Server, tmp_path: Path) -> None:
-    msmtp = need("msmtp")
+    msmtp = need("msmtp")["msmtp"]
     tag = marker()
     data = message(f"alice@{DOMAIN}", f"carol@{DOMAIN}", tag, "sent by msmtp\n", extra=f"Cc: bob@{DOMAIN}\r\n")
     rc = tmp_path / "msmtprc"

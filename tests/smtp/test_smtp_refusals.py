@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .conftest import DOMAIN, Server, Store, lf, marker, message, strip_trace
+from tests.support.store import Store
+
+from .conftest import DOMAIN, Server, lf, marker, message, strip_trace
 
 
 def login(server: Server, user: str = "bob") -> smtplib.SMTP:

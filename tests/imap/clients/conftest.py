@@ -12,35 +12,16 @@ from __future__ import annotations
 import imaplib
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-AGENTMAIL = os.path.join(os.path.dirname(sys.executable), "agentmail")
-IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-IDENTITY_VARS = ("AGENTMAIL_ADDRESS", "AGENTMAIL_NAME", "AGENTMAIL_HOME", "AGENTMAIL_DOMAIN", "CLAUDE_SESSION_ID")
-APT = "apt-get install isync offlineimap fetchmail curl mutt tmux"
-
-
-def need(*binaries: str) -> dict[str, str]:
-    """Paths of `binaries`; skip when one is missing, fail when CI is set."""
-    found = {}
-    for name in binaries:
-        path = shutil.which(name)
-        if path is None:
-            message = f"{name} is not installed ({APT})"
-            if IN_CI:
-                pytest.fail(message + "; CI must install it", pytrace=False)
-            pytest.skip(message)
-        found[name] = path
-    return found
+from tests.support.servers import Serve
+from tests.support.store import AGENTMAIL, Store, env_for
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
@@ -55,20 +36,12 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
         time.sleep(interval)
 
 
-@dataclass
-class Served:
+class Served(Serve):
     """A running `agentmail serve` over a temp store, with accounts alice and bob."""
-
-    home: Path
-    proc: subprocess.Popen[bytes]
-    imap_port: int
-    smtp_port: int
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in IDENTITY_VARS}
-        env["AGENTMAIL_HOME"] = str(self.home)
-        return env
+        return env_for(self.home)
 
     def cli(self, *args: str) -> str:
         done = subprocess.run([AGENTMAIL, *args], env=self.env, capture_output=True, text=True, timeout=30)
@@ -90,8 +63,7 @@ class Served:
         return new.pop()
 
     def box(self, name: str, folder: str = "INBOX") -> Path:
-        base = self.home / "maildirs" / name
-        return base if folder == "INBOX" else base / f".{folder}"
+        return self.store.box(name, folder)
 
     def files(self, name: str, folder: str = "INBOX") -> dict[str, str]:
         """{base name: flags} of every message in new/ and cur/ (flags '' for new/ and for `:2,`)."""
@@ -130,36 +102,14 @@ class Served:
 
 
 def start_serve(home: Path) -> Served:
-    env = {k: v for k, v in os.environ.items() if k not in IDENTITY_VARS}
-    env["AGENTMAIL_HOME"] = str(home)
+    """Accounts alice and bob made by the CLI (`agentmail register`), then `agentmail serve`."""
     for name in ("alice", "bob"):
-        subprocess.run([AGENTMAIL, "register", name], env=env, check=True, capture_output=True, timeout=30)
-    log = open(home / "serve.log", "wb")  # noqa: SIM115 - closed when the process is stopped
-    proc = subprocess.Popen([AGENTMAIL, "serve", "--smtp-port", "0", "--imap-port", "0"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    run_file = home / "run" / "serve.json"
-
-    def ready() -> dict[str, Any] | None:
-        if proc.poll() is not None:
-            raise AssertionError("agentmail serve exited: " + (home / "serve.log").read_text())
-        try:
-            info: dict[str, Any] = json.loads(run_file.read_text())
-        except (OSError, ValueError):
-            return None
-        return info if info.get("pid") == proc.pid else None
-
-    try:
-        info = wait_for(ready, 15, "run/serve.json of the new server")
-    except AssertionError:
-        proc.kill()
-        raise
-    return Served(home, proc, int(info["imap_port"]), int(info["smtp_port"]))
+        subprocess.run([AGENTMAIL, "register", name], env=env_for(home), check=True, capture_output=True, timeout=30)
+    return Served.start(Store(home))
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     srv = start_serve(tmp_path / "home")
     yield srv
-    srv.proc.terminate()
-    assert srv.proc.wait(20) == 0, (srv.home / "serve.log").read_text()
+    assert srv.stop() == 0, srv.log()

@@ -8,7 +8,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from .conftest import Served, need
+from tests.support.tools import need
+
+from .conftest import Served
 
 RC = """IMAPAccount t
 Host 127.0.0.1

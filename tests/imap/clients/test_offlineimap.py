@@ -6,7 +6,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from .conftest import Served, need
+from tests.support.tools import need
+
+from .conftest import Served
 
 RC = """[general]
 accounts = t

@@ -9,76 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
-import json
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from imapclient import IMAPClient
 
-from agentmail import compose, config
+from agentmail import config
 from agentmail.imap.server import ImapServer
-from agentmail.store import passwd, registry
-
-AGENTMAIL = os.path.join(os.path.dirname(sys.executable), "agentmail")
-ACCOUNTS = ("alice", "bob", "carol")
-IDENTITY_VARS = ("AGENTMAIL_ADDRESS", "AGENTMAIL_NAME", "AGENTMAIL_HOME", "AGENTMAIL_DOMAIN", "CLAUDE_SESSION_ID")
-
-
-def env_for(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in IDENTITY_VARS}
-    env["AGENTMAIL_HOME"] = str(home)
-    return env
-
-
-@dataclass
-class Store:
-    home: Path
-    passwords: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def cfg(self) -> config.Config:
-        return config.load(str(self.home))
-
-    def box(self, name: str, folder: str = "INBOX") -> Path:
-        base = self.home / "maildirs" / name
-        return base if folder == "INBOX" else base / f".{folder}"
-
-    def names(self, name: str, folder: str = "INBOX", sub: str | None = None) -> list[str]:
-        subs = (sub,) if sub else ("new", "cur")
-        return sorted(p.name for s in subs for p in (self.box(name, folder) / s).iterdir())
-
-    def send(self, sender: str, to: str, title: str, body: str = "hello") -> str:
-        """Deliver a postcard with the library; returns the recipient's file name."""
-        result = compose.send(self.cfg, sender, [to], title, body)
-        return result.delivered[to][1]
-
-    def snapshot(self) -> dict[str, tuple[int, int]]:
-        out = {}
-        for root, _, files in os.walk(self.home / "maildirs"):
-            for f in files:
-                p = os.path.join(root, f)
-                st = os.stat(p)
-                out[p] = (st.st_size, st.st_mtime_ns)
-        return out
-
-
-def make_store(path: Path) -> Store:
-    cfg = config.load(str(path))
-    registry.ensure_store(cfg)
-    for name in ACCOUNTS:
-        registry.create_account(cfg, name)
-    store = Store(path)
-    for name in (*ACCOUNTS, "human"):
-        store.passwords[name] = passwd.password_for(cfg, name)
-    return store
+from tests.support.servers import Serve
+from tests.support.store import Store, make_store
 
 
 class ThreadServer:
@@ -133,33 +76,9 @@ def live(store: Store) -> Iterator[Live]:
     srv.stop()
 
 
-@dataclass
-class Serve:
-    proc: subprocess.Popen[bytes]
-    info: dict[str, Any]
-
-
 @pytest.fixture
 def serve(store: Store) -> Iterator[Serve]:
     """The real `agentmail serve` on free ports."""
-    run_file = store.home / "run" / "serve.json"
-    log = open(store.home / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([AGENTMAIL, "serve", "--smtp-port", "0", "--imap-port", "0"], env=env_for(store.home),
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
-    info: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        try:
-            info = json.loads(run_file.read_text())
-        except (OSError, ValueError):
-            info = {}
-        if info.get("pid") == proc.pid:
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        raise AssertionError((store.home / "serve.log").read_text())
-    yield Serve(proc, info)
-    proc.terminate()
-    assert proc.wait(20) == 0
-    log.close()
+    srv = Serve.start(store)
+    yield srv
+    assert srv.stop() == 0

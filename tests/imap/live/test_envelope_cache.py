@@ -20,8 +20,9 @@ from agentmail.imap.response import Human, encode_value
 from agentmail.imap.selected import internaldate
 from agentmail.imap.seqset import SequenceSet
 from agentmail.imap.server import cheap
+from tests.support.store import Store
 
-from .conftest import Live, Store
+from .conftest import Live
 
 CORPUS = Path(__file__).parent.parent / "corpus"
 

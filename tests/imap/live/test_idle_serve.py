@@ -10,8 +10,8 @@ from imapclient import IMAPClient
 
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir
-
-from .conftest import AGENTMAIL, Serve, Store, env_for
+from tests.support.servers import Serve
+from tests.support.store import AGENTMAIL, Store, env_for
 
 
 def test_idle_receives_a_postcard_sent_with_the_cli(store: Store, serve: Serve) -> None:

@@ -1,0 +1,11 @@
+"""Support code shared by the test directories (and bench/imap_bench.py): import it as `tests.support.<module>`.
+
+- `store`: the environment for a subprocess on a temp store (`env_for`), accounts, and `Store`, a temp store to
+  look into.
+- `servers`: the real `agentmail serve` on free loopback ports (`Serve`), `free_port`.
+- `dovecot`: Dovecot as the reference server on the same tree (the configuration of INTEROP.md).
+- `tools`: `need()` for the real programs the tests drive (skip when one is missing, fail in CI).
+
+The repository root must be on sys.path: pyproject.toml gives pytest `pythonpath = ["."]`; scripts outside pytest
+insert it themselves.
+"""

@@ -1,0 +1,32 @@
+"""The real programs the tests drive: a missing one skips with its name on a developer's machine and fails when CI
+is set, because CI (.ci/run) installs every one of them first."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+APT = "apt-get install dovecot-imapd mutt neomutt isync offlineimap fetchmail curl swaks msmtp tmux git"
+
+
+def which(name: str) -> str | None:
+    """`name` on PATH, else in /usr/sbin or /usr/bin (a non-root PATH often lacks the sbin directories)."""
+    return shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}")
+                                       if os.access(p, os.X_OK)), None)
+
+
+def need(*binaries: str) -> dict[str, str]:
+    """Paths of `binaries`; skip when one is missing, fail when CI is set."""
+    import pytest  # here, not at the top: bench/imap_bench.py imports this module's `which` without pytest
+
+    found = {}
+    for name in binaries:
+        path = which(name)
+        if path is None:
+            message = f"{name} is not installed ({APT})"
+            if IN_CI:
+                pytest.fail(message + "; CI must install it", pytrace=False)
+            pytest.skip(message)
+        found[name] = path
+    return found
