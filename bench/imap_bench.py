@@ -22,32 +22,27 @@ needs root; without root or without Dovecot only agentmail's figures are printed
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import pwd
 import random
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-AGENTMAIL = os.path.join(os.path.dirname(sys.executable), "agentmail")
-DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
+
+from tests.support.dovecot import Dovecot, unavailable  # noqa: E402
+from tests.support.servers import Serve  # noqa: E402
+from tests.support.store import Store  # noqa: E402
+
 WORDS = ("schema migration deploy review branch tests green failing flaky cache index parser session mailbox "
          "fixture rollback release notes ticket owner latency budget timeout retry queue worker lock uidlist "
          "frontend backend api endpoint token quota memory profile benchmark build docs typo refactor").split()
 AGENTS = ("alice", "bob", "carol", "swift-amber-compass", "quiet-teal-harbor", "ci-bot")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---------------------------------------------------------------- the store
@@ -180,114 +175,15 @@ def vm_status(pid: int) -> dict[str, float]:
     return out
 
 
-class Agentmail:
-    def __init__(self, home: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMAIL_")}
-        env["AGENTMAIL_HOME"] = str(home)
-        run_file = home / "run" / "serve.json"
-        run_file.unlink(missing_ok=True)
-        self.proc = subprocess.Popen([AGENTMAIL, "serve", "--smtp-port", "0", "--imap-port", "0"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                info = json.loads(run_file.read_text())
-                if info.get("pid") == self.proc.pid:
-                    break
-            except (OSError, ValueError):
-                pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.stop()
-                raise SystemExit("agentmail serve did not start")
-            time.sleep(0.05)
-        self.port = int(info["imap_port"])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+def start_agentmail(home: Path) -> Serve:
+    """`agentmail serve` on free ports (tests.support.servers)."""
+    return Serve.start(Store(home), timeout=20)
 
 
-class Dovecot:
-    """Dovecot 2.3 on the same tree: INTEROP.md's config with the index on disk (cold first SELECT, warm later)."""
-
-    def __init__(self, home: Path) -> None:
-        self.work = Path(tempfile.mkdtemp(prefix="imapbench-dovecot-"))
-        self.port = free_port()
-        for d in ("run", "state", "users", "index"):
-            (self.work / d).mkdir()
-        shutil.copy(home / "passwd", self.work / "passwd")
-        os.chmod(self.work / "passwd", 0o644)
-        conf = self.work / "dovecot.conf"
-        conf.write_text(f"""protocols = imap
-listen = 127.0.0.1
-base_dir = {self.work}/run
-state_dir = {self.work}/state
-instance_name = imapbench{self.port}
-log_path = {self.work}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_uid = vmail
-mail_gid = vmail
-mail_location = maildir:{home}/maildirs/%n:LAYOUT=maildir++:INDEX={self.work}/index/%n
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%n {self.work}/passwd
-}}
-userdb {{
-  driver = static
-  args = home={self.work}/users/%n
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {self.port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-""")
-        subprocess.run(["chown", "-R", "vmail:vmail", str(home), str(self.work)], check=True)
-        os.chmod(self.work, 0o755)
-        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise SystemExit("dovecot did not start") from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        shutil.rmtree(self.work, ignore_errors=True)
-
-
-def dovecot_usable() -> str | None:
-    """None when Dovecot can run here, else why not."""
-    if not os.path.exists(DOVECOT):
-        return "dovecot is not installed (Debian: dovecot-imapd)"
-    if os.geteuid() != 0:
-        return "Dovecot on a test tree needs root (its mail processes run as user vmail)"
-    try:
-        pwd.getpwnam("vmail")
-    except KeyError:
-        subprocess.run(["useradd", "-r", "-M", "vmail"], check=True)
-    return None
+def start_dovecot(home: Path) -> Dovecot:
+    """Dovecot 2.3 on the same tree (tests.support.dovecot: INTEROP.md's config) with the index on disk, so the
+    first SELECT builds it (cold) and later ones reuse it (warm)."""
+    return Dovecot(home, index_on_disk=True).start()
 
 
 # ---------------------------------------------------------------- the runs
@@ -323,7 +219,7 @@ def main() -> None:
     top = Path(tempfile.mkdtemp(prefix="imapbench-"))
     os.chmod(top, 0o755)  # Dovecot's users must be able to walk down to the store
     home = top / "home"
-    why_not = dovecot_usable()
+    why_not = unavailable()
     try:
         t0 = time.perf_counter()
         build_mailbox(home, "bench", args.messages, args.seed)
@@ -333,11 +229,11 @@ def main() -> None:
         uids = [rng.randint(1, args.messages) for _ in range(args.fetches)]
 
         servers: dict[str, Callable[[], int]] = {}
-        am = Agentmail(home)
-        servers["agentmail"] = lambda: am.port
+        am = start_agentmail(home)
+        servers["agentmail"] = lambda: am.imap_port
         dc = None
         if why_not is None:
-            dc = Dovecot(home)
+            dc = start_dovecot(home)
             servers["dovecot"] = lambda: dc.port if dc else 0
         else:
             print(f"(no Dovecot: {why_not})")
@@ -395,11 +291,11 @@ def memory_run(home: Path, count: int, seed: int, with_dovecot: bool) -> None:
     build_mailbox(home, "huge", count, seed + 1)
     print(f"\nbuilt {count} postcards in {time.perf_counter() - t0:.1f} s")
     password = password_of(home, "huge")
-    am = Agentmail(home)
+    am = start_agentmail(home)
     try:
         pid = am.proc.pid
         print(f"{'agentmail, fresh serve':40s}{'':>12s}  VmHWM {vm_status(pid)['VmHWM']:6.1f} MiB")
-        took, c = login_select(am.port, "huge", password)
+        took, c = login_select(am.imap_port, "huge", password)
         print(f"{'LOGIN + SELECT INBOX':40s}{fmt(took):>12s}  VmHWM {vm_status(pid)['VmHWM']:6.1f} MiB")
         took, out = timed(c, "UID FETCH 1:* (UID FLAGS)")
         assert out.count(b" FETCH (") == count, out[-200:]
@@ -413,7 +309,7 @@ def memory_run(home: Path, count: int, seed: int, with_dovecot: bool) -> None:
     finally:
         am.stop()
     if with_dovecot:
-        dc = Dovecot(home)
+        dc = start_dovecot(home)
         try:
             for label in ("cold", "warm"):
                 took, c = login_select(dc.port, "huge", password)

@@ -10,15 +10,16 @@ untagged FETCH lines to tests/imap/corpus/dovecot.json, so test_message.py can c
 from __future__ import annotations
 
 import json
-import os
-import pwd
 import re
 import shutil
 import socket
-import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for tests.support
+
+from tests.support.dovecot import Dovecot, unavailable  # noqa: E402
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "corpus"
@@ -63,10 +64,9 @@ def read_reply(sock: socket.socket, tag: bytes, buf: bytearray) -> bytes:
 
 
 def main() -> None:
-    try:
-        pwd.getpwnam("vmail")
-    except KeyError:
-        subprocess.run(["useradd", "-r", "-M", "vmail"], check=True)
+    why = unavailable()
+    if why:
+        raise SystemExit(why)
     tmp = Path(tempfile.mkdtemp(prefix="dovecot-oracle-"))
     names = sorted(p.stem for p in CORPUS.glob("*.eml"))
     md = tmp / "maildirs" / "u"
@@ -76,53 +76,9 @@ def main() -> None:
         data = (CORPUS / f"{name}.eml").read_bytes()
         (md / "cur" / f"1700000000.M{i}P1.host:2,S").write_bytes(data)
     (tmp / "passwd").write_text("u:{PLAIN}pw\n")
-    for d in ("run", "state", "home"):
-        (tmp / d).mkdir()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    conf = tmp / "dovecot.conf"
-    conf.write_text(f"""protocols = imap
-listen = 127.0.0.1
-base_dir = {tmp}/run
-state_dir = {tmp}/state
-instance_name = oracle{port}
-log_path = /dev/stderr
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_uid = vmail
-mail_gid = vmail
-mail_location = maildir:{tmp}/maildirs/%n:LAYOUT=maildir++:INDEX=MEMORY
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%n {tmp}/passwd
-}}
-userdb {{
-  driver = static
-  args = home={tmp}/home/%n
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-""")
-    subprocess.run(["chown", "-R", "vmail:vmail", str(tmp)], check=True)
-    os.chmod(tmp, 0o755)
-    proc = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(conf)])
+    dovecot = Dovecot(tmp).start()
     try:
-        for _ in range(100):
-            try:
-                s = socket.create_connection(("127.0.0.1", port))
-                break
-            except OSError:
-                time.sleep(0.1)
+        s = socket.create_connection(("127.0.0.1", dovecot.port))
         buf = bytearray()
         while b"\r\n" not in buf:
             buf += s.recv(4096)
@@ -167,8 +123,7 @@ service imap-login {{
         (CORPUS / "dovecot.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
         cmd("LOGOUT")
     finally:
-        proc.terminate()
-        proc.wait()
+        dovecot.stop()
         shutil.rmtree(tmp)
 
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 import imaplib
 import json
 import os
-import pwd
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,111 +21,13 @@ from agentmail import config
 from agentmail.compose import send
 from agentmail.mailbox import announce, unread
 from agentmail.reading import read_message
-from agentmail.store import passwd, registry, uidlist
+from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir, name_sizes, split_name
-
-from .conftest import IN_CI, free_port, need
-
-CONF = """\
-protocols = imap
-listen = 127.0.0.1
-base_dir = {run}
-state_dir = {state}
-instance_name = {instance}
-log_path = {log}
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-{users}
-mail_location = maildir:{store}/maildirs/%n:LAYOUT=maildir++:INDEX=MEMORY
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%n {store}/passwd
-}}
-userdb {{
-  driver = static
-  args = home={homes}/%n
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-"""
+from tests.support.dovecot import Dovecot, has_vmail
+from tests.support.store import create_accounts
+from tests.support.tools import IN_CI, need
 
 FLAG_OF_LETTER = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}
-
-
-class Dovecot:
-    def __init__(self, top: Path, store: Path) -> None:
-        self.bin = need("dovecot")["dovecot"]
-        self.top, self.store, self.port = top, store, free_port()
-        self.log = top / "dovecot.log"
-        self.as_root = os.geteuid() == 0
-        if self.as_root:
-            try:
-                pwd.getpwnam("vmail")
-            except KeyError:
-                message = "running as root needs a 'vmail' user for Dovecot's mail processes (useradd -r vmail)"
-                if IN_CI:
-                    pytest.fail(message)
-                pytest.skip(message)
-            # the auth process reads the store's own passwd file, inside the 0700 store: it runs as root here
-            users = "mail_uid = vmail\nmail_gid = vmail\nservice auth {\n  user = root\n}\n"
-        else:
-            me = pwd.getpwuid(os.getuid()).pw_name
-            users = f"default_internal_user = {me}\ndefault_login_user = {me}\ndefault_internal_group = {me}\n"
-        for sub in ("run", "state", "homes"):
-            (top / sub).mkdir()
-        self.conf = top / "dovecot.conf"
-        self.conf.write_text(CONF.format(run=top / "run", state=top / "state", instance=f"am-{self.port}",
-                                         log=self.log, users=users, store=store, homes=top / "homes",
-                                         port=self.port))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def give_tree(self) -> None:
-        if self.as_root:
-            subprocess.run(["chown", "-R", "vmail:vmail", str(self.store), str(self.top / "homes")], check=True)
-
-    def start(self) -> None:
-        self.give_tree()
-        self.proc = subprocess.Popen([self.bin, "-F", "-c", str(self.conf)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                raise AssertionError(f"dovecot exited: {out}\n{self.log_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("dovecot did not listen\n" + self.log_text())
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def login(self, cfg: config.Config, user: str) -> imaplib.IMAP4:
-        imap = imaplib.IMAP4("127.0.0.1", self.port)
-        try:
-            imap.login(user, passwd.password_for(cfg, user))
-        except imaplib.IMAP4.error as exc:
-            raise AssertionError(f"{exc}\n{self.log_text()}") from exc
-        return imap
 
 
 def select_info(imap: imaplib.IMAP4, folder: str) -> tuple[int, int, int]:
@@ -176,15 +75,18 @@ def dovecot_store(world_dir: Path):
     need("dovecot")
     store = world_dir / "store"
     cfg = config.load(str(store))
-    registry.ensure_store(cfg)
-    for name in ("alice", "bob"):
-        registry.create_account(cfg, name)
+    create_accounts(cfg, "alice", "bob")
     first = send(cfg, "alice", ["bob"], "Read and receipted", "one")
     send(cfg, "alice", ["bob"], "Announced only", "two")
     announce(unread(cfg, "bob"))
     send(cfg, "alice", ["bob"], "Still new", "three ünï", urgent=True)
     read_message(cfg, "bob", first.key[:8])  # \Seen + $MDNSent, and an MDN into alice's .Receipts
-    server = Dovecot(world_dir, store)
+    if os.geteuid() == 0 and not has_vmail():
+        message = "running as root needs a 'vmail' user for Dovecot's mail processes (useradd -r vmail)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    server = Dovecot(store, world_dir)
     try:
         yield cfg, store, server
     finally:
@@ -199,13 +101,13 @@ def test_dovecot_reports_agentmails_uids_and_flags(dovecot_store) -> None:
     assert ours is not None and sorted(expected) == [1, 2, 3]
     assert expected[1][0] == {"\\Seen", "$MDNSent"} and expected[2][0] == set() and expected[3][0] == set()
     server.start()
-    imap = server.login(cfg, "bob")
+    imap = server.login("bob")
     try:
         validity, uidnext, exists = select_info(imap, "INBOX")
         assert (validity, uidnext, exists) == (ours.uidvalidity, ours.allocate_from, 3)
         assert fetch_flags(imap) == expected
         for folder, owner in (("Sent", "alice"), ("Receipts", "alice")):
-            imap2 = server.login(cfg, owner)
+            imap2 = server.login(owner)
             box = Maildir(str(store / "maildirs" / owner / f".{folder}"))
             theirs = uidlist.read(box)
             assert theirs is not None
@@ -221,7 +123,7 @@ def test_agentmail_keeps_dovecots_uids_after_dovecot_appends(dovecot_store) -> N
     cfg, store, server = dovecot_store
     bob = Maildir(str(store / "maildirs" / "bob"))
     server.start()
-    imap = server.login(cfg, "bob")
+    imap = server.login("bob")
     try:
         select_info(imap, "INBOX")
         msg = (b"From: human@agents.localhost\r\nTo: bob@agents.localhost\r\nSubject: via Dovecot APPEND\r\n"
@@ -262,7 +164,7 @@ def test_agentmail_keeps_dovecots_uids_after_dovecot_appends(dovecot_store) -> N
     assert new_uid == max(parsed.next_uid, parsed.last_uid + 1) == appended_uid + 1
 
     # and Dovecot, asked again, sees the agentmail postcard under that same UID
-    imap = server.login(cfg, "bob")
+    imap = server.login("bob")
     try:
         validity, uidnext, exists = select_info(imap, "INBOX")
         assert exists == 5 and uidnext == new_uid + 1 and validity == after.uidvalidity

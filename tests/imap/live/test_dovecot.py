@@ -13,9 +13,10 @@ from imapclient import IMAPClient
 
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir
+from tests.support.dovecot import Dovecot, need_dovecot
+from tests.support.store import make_store
 
-from .conftest import Live, make_store
-from .dovecot import Dovecot
+from .conftest import Live
 from .test_commands import MSG
 
 ITEMS = ["UID", "FLAGS", "RFC822.SIZE", "ENVELOPE", "BODY.PEEK[]", "INTERNALDATE"]
@@ -41,7 +42,8 @@ def test_same_tree_same_answers(live: Live, tmp_path: Path) -> None:
     ours.select_folder("INBOX")
     ours.add_flags([1], [b"\\Flagged", b"$MDNSent"])
     ours.append("Sent", MSG, flags=[b"\\Seen"])
-    dove = Dovecot(store.home)
+    need_dovecot()
+    dove = Dovecot(store.home).start()
     try:
         d = IMAPClient("127.0.0.1", dove.port, ssl=False, timeout=30)
         d.login("bob", store.passwords["bob"])
@@ -98,7 +100,8 @@ def test_imapclient_livetest_fails_nothing_dovecot_passes(live: Live, tmp_path: 
     if not ours - TIMING <= DOVECOT_FAILS:
         ours = livetest(live.port, "alice", live.store.passwords["alice"], tmp_path)
     other = make_store(tmp_path / "dovecot-home")  # a fresh tree made the same way
-    dove = Dovecot(other.home)
+    need_dovecot()
+    dove = Dovecot(other.home).start()
     try:
         theirs = livetest(dove.port, "alice", other.passwords["alice"], tmp_path)
         if theirs - TIMING != DOVECOT_FAILS - TIMING:

@@ -8,9 +8,9 @@ from imapclient import IMAPClient
 
 from agentmail.store import subscriptions
 from agentmail.store.maildir import Maildir
+from tests.support.dovecot import Dovecot, need_dovecot
 
 from .conftest import Live
-from .dovecot import Dovecot
 from .test_commands import MSG, ok, raw
 
 STANDARD = ["INBOX", "Archive", "Receipts", "Sent", "Todo"]
@@ -65,7 +65,8 @@ def test_dovecot_reads_and_writes_the_same_subscriptions(live: Live) -> None:
     c.create_folder("Deep/Été")
     c.subscribe_folder("Deep/Été")
     c.unsubscribe_folder("Receipts")
-    dove = Dovecot(live.store.home)
+    need_dovecot()
+    dove = Dovecot(live.store.home).start()
     try:
         d = IMAPClient("127.0.0.1", dove.port, ssl=False, timeout=30)
         d.login("bob", live.store.passwords["bob"])
