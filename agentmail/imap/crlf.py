@@ -1,7 +1,8 @@
 """LF-on-disk to CRLF-on-the-wire conversion (Maildir files are stored with LF endings).
 
 Dovecot serves every bare LF as CRLF and keeps existing CRLF pairs; RFC822.SIZE is the size after
-conversion (the ``W=`` value in Maildir file names).
+conversion (the ``W=`` value in Maildir file names): `agentmail.store.maildir.crlf_size`, which the
+store also uses to name files. The opposite direction, for storing, is `agentmail.store.maildir.to_lf`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,3 @@ def to_crlf(data: bytes) -> bytes:
         return data.replace(b"\n", b"\r\n")
     return _BARE_LF.sub(b"\r\n", data)
 
-
-def crlf_size(data: bytes) -> int:
-    """len(to_crlf(data)) without building the converted copy."""
-    return len(data) + data.count(b"\n") - data.count(b"\r\n")
-
-
-def to_lf(data: bytes) -> bytes:
-    """CRLF to LF, for storing an APPENDed message the Maildir way."""
-    return data.replace(b"\r\n", b"\n")

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from agentmail.imap.crlf import crlf_size, to_crlf, to_lf
+from agentmail.imap.crlf import to_crlf
 from agentmail.imap.fetch import message_item, section_bytes
 from agentmail.imap.fetchatt import FetchAtt, Section, parse_fetch_atts
 from agentmail.imap.lexer import Reader
 from agentmail.imap.mime import parse_message
 from agentmail.imap.response import FetchResponse
+from agentmail.store.maildir import crlf_size, to_lf
 
 CORPUS = Path(__file__).parent / "corpus"
 ORACLE = json.loads((CORPUS / "dovecot.json").read_text())
