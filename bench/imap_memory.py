@@ -12,16 +12,18 @@ SELECT, 1000 single `UID FETCH n (UID FLAGS)`, whole-mailbox `UID FETCH 1:* (UID
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import socket
-import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-AGENTMAIL = os.path.join(os.path.dirname(sys.executable), "agentmail")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
+
+from tests.support.servers import Serve  # noqa: E402
+from tests.support.store import Store  # noqa: E402
 
 
 def make_store(home: str, count: int) -> str:
@@ -102,25 +104,12 @@ def main() -> None:
         with open(marker, "w") as fh:
             fh.write(password)
         print(f"built {args.messages} messages in {time.perf_counter() - t0:.1f} s ({home})")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMAIL_")}
-    env["AGENTMAIL_HOME"] = home
     run_file = os.path.join(home, "run", "serve.json")
-    if os.path.exists(run_file):
+    if os.path.exists(run_file):  # left by an earlier run of this script on the same --home
         os.unlink(run_file)
-    proc = subprocess.Popen([AGENTMAIL, "serve", "--smtp-port", "0", "--imap-port", "0"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = Serve.start(Store(Path(home)), timeout=20)
+    proc, info = server.proc, server.info
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                info = json.loads(open(run_file).read())
-                if info.get("pid") == proc.pid:
-                    break
-            except (OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("agentmail serve did not start")
-            time.sleep(0.05)
         hwm, rss = memory(proc.pid)
         print(f"{'started':48s}            VmHWM {hwm:6.1f} MiB  VmRSS {rss:6.1f} MiB")
         c = Client(info["imap_port"])
@@ -142,8 +131,7 @@ def main() -> None:
             print(f"{label:48s} {took:7.2f} s  VmHWM {hwm:6.1f} MiB  VmRSS {rss:6.1f} MiB")
         c.cmd("LOGOUT")
     finally:
-        proc.terminate()
-        proc.wait(20)
+        server.stop()
 
 
 if __name__ == "__main__":

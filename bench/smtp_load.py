@@ -19,19 +19,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
+
+from tests.support.servers import Serve  # noqa: E402
+from tests.support.store import Store  # noqa: E402
+
 DOMAIN = "agents.localhost"
 
 
@@ -103,27 +107,6 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
-def start_agentmail(home: str) -> tuple[subprocess.Popen[bytes], int]:
-    env = dict(os.environ, AGENTMAIL_HOME=home)
-    for var in ("AGENTMAIL_ADDRESS", "AGENTMAIL_NAME", "CLAUDE_SESSION_ID"):
-        env.pop(var, None)
-    log = open(os.path.join(home, "serve.log"), "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen([os.path.join(BIN, "agentmail"), "serve", "--smtp-port", "0", "--imap-port", "0"],
-                            env=env, stderr=log, stdout=log)
-    run_file = os.path.join(home, "run", "serve.json")
-    for _ in range(300):
-        try:
-            with open(run_file) as fh:
-                info = json.load(fh)
-            if info.get("pid") == proc.pid:
-                return proc, int(info["smtp_port"])
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("agentmail serve did not start")
-
-
 def start_sink(port: int) -> subprocess.Popen[bytes]:
     sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
@@ -193,13 +176,12 @@ def run_levels(args: argparse.Namespace, levels: list[int], parent: str) -> None
         for run in range(args.runs):
             home = os.path.join(parent, f"c{conns}-r{run}")
             password = make_store(home)
-            proc, port = start_agentmail(home)
+            server = Serve.start(Store(Path(home)))
             try:
-                sent, took = asyncio.run(load(port, conns, args.seconds, args.size, password))
-                peaks.append(peak_rss_kib(proc.pid))
+                sent, took = asyncio.run(load(server.smtp_port, conns, args.seconds, args.size, password))
+                peaks.append(peak_rss_kib(server.proc.pid))
             finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(30)
+                server.stop(timeout=30)
             stored_ok &= maildir_count(home) == sent
             ours.append(sent / took)
             sink_port = free_port()
