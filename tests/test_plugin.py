@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tools import need
+
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_DIRS = (".claude-plugin", "hooks", "plugin")
 WRAPPER = "hooks/agentmail-hook"
@@ -232,9 +234,9 @@ def test_scripts_are_posix_sh_without_set_u() -> None:
         subprocess.run(["sh", "-n", str(script)], check=True)
 
 
-@pytest.mark.skipif(not shutil.which("shellcheck"), reason="shellcheck not installed")
 def test_scripts_pass_shellcheck() -> None:
-    subprocess.run(["shellcheck", "-s", "sh", *map(str, scripts())], check=True)
+    shellcheck = need("shellcheck")["shellcheck"]
+    subprocess.run([shellcheck, "-s", "sh", *map(str, scripts())], check=True)
 
 
 # --- the wrapper at work, from a copy of the plugin ---

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import smtplib
 import socket
@@ -13,9 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.support.store import AGENTMAIL, Store, env_for
+from tests.support.tools import need
 
 from .conftest import DOMAIN, lf, message, start_server, strip_trace
 
@@ -77,9 +75,7 @@ def test_non_loopback_needs_option_and_tls(fresh_store: Store, tmp_path: Path) -
     assert proc.returncode == 64 and b"--allow-remote" in proc.stderr
     proc = serve_once(fresh_store, "--host", "0.0.0.0", "--allow-remote")
     assert proc.returncode == 78 and b"--tls-cert" in proc.stderr
-    openssl = shutil.which("openssl")
-    if not openssl:
-        pytest.skip("openssl is not installed: cannot make a test certificate")
+    openssl = need("openssl")["openssl"]
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days",
                     "1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
