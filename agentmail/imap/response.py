@@ -118,9 +118,13 @@ class Response:
         raise NotImplementedError
 
 
+_CONTROLS = {c: " " for c in (*range(0x20), 0x7F)}
+
+
 def _text(text: str) -> bytes:
-    # resp-text may not hold CR/LF (RFC 3501 9: text = 1*TEXT-CHAR)
-    return text.replace("\r", " ").replace("\n", " ").encode("utf-8")
+    # resp-text may not hold CR/LF or NUL (RFC 3501 9: text = 1*TEXT-CHAR); a client's undecodable
+    # bytes (surrogate escapes) are shown, never allowed to fail the encoding
+    return text.translate(_CONTROLS).encode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)

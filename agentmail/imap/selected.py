@@ -158,9 +158,11 @@ class SelectedMailbox:
                 spans.append((bisect_left(uids, a), bisect_right(uids, b)))
         else:
             top = len(uids)
+            if not top:  # "*" too: there is no highest message (Dovecot: BAD, the UID forms are OK)
+                raise ImapBad("No messages in the mailbox")
             for lo, hi in seqset.ranges:
                 if (lo is not None and lo > top) or (hi is not None and hi > top):
-                    raise ImapBad("Invalid message sequence number" if top else "No messages in the mailbox")
+                    raise ImapBad("Invalid message sequence number")
                 a, b = (top if lo is None else lo), (top if hi is None else hi)
                 spans.append((min(a, b) - 1, max(a, b)))
         merged: list[tuple[int, int]] = []

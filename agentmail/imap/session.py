@@ -44,6 +44,13 @@ def decode_mailbox(name: str) -> str:
         raise ImapNo(f"Invalid mailbox name: {err}", "CANNOT") from None
 
 
+def _list_name(name: str) -> str | None:
+    try:
+        return utf7.decode(name)
+    except utf7.Utf7Error:
+        return None
+
+
 class Session:
     def __init__(self, backend: Backend, greeting: str = "agentmail IMAP ready.") -> None:
         self.backend = backend
@@ -279,8 +286,9 @@ class Session:
         if patterns == ("",):  # RFC 3501 6.3.8: the delimiter and root
             return [r.ListResponse(("\\Noselect",), DELIMITER, "", command), done]
         boxes = with_parents(self.backend.mailboxes(self.account))
-        ref = decode_mailbox(reference)
-        regexes = [pattern_regex(ref, decode_mailbox(p)) for p in patterns]
+        # a reference or pattern that is not modified UTF-7 names no mailbox: OK, nothing listed (Dovecot too)
+        regexes = [pattern_regex(ref, pat) for ref, pat in ((_list_name(reference), _list_name(p)) for p in patterns)
+                   if ref is not None and pat is not None]
         if command == "LSUB":
             return [*(r.ListResponse(a, DELIMITER, utf7.encode(n), "LSUB")
                       for a, n in lsub_entries(self._subscribed(boxes), boxes, regexes)), done]

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+
+# RFC 3501 5.1.3: modified BASE64 uses the RFC 2045 alphabet with "," for "/"
+_B64 = re.compile(r"[A-Za-z0-9+,]*")
 
 
 class Utf7Error(ValueError):
@@ -42,27 +46,29 @@ def decode(name: str) -> str:
     while i < n:
         ch = name[i]
         if not 0x20 <= ord(ch) <= 0x7E:
-            raise Utf7Error(f"non-ASCII character in modified UTF-7 name {name!r}")
+            raise Utf7Error(f"non-ASCII character in modified UTF-7 name {name!a}")
         if ch != "&":
             out.append(ch)
             i += 1
             continue
         end = name.find("-", i + 1)
         if end < 0:
-            raise Utf7Error(f"unterminated '&' in {name!r}")
+            raise Utf7Error(f"unterminated '&' in {name!a}")
         chunk = name[i + 1 : end]
         i = end + 1
         if not chunk:
             out.append("&")
             continue
+        if not _B64.fullmatch(chunk):  # 8-bit, "/", "=" or any other stray byte between & and -
+            raise Utf7Error(f"invalid modified base64 in {name!a}")
         b64 = chunk.replace(",", "/")
         try:
             raw = base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True)
             text = raw.decode("utf-16-be")
         except (binascii.Error, UnicodeDecodeError):
-            raise Utf7Error(f"invalid modified base64 in {name!r}") from None
-        if "/" in chunk or any(0x20 <= ord(c) <= 0x7E for c in text) or encode(text) != "&" + chunk + "-":
+            raise Utf7Error(f"invalid modified base64 in {name!a}") from None
+        if any(0x20 <= ord(c) <= 0x7E for c in text) or encode(text) != "&" + chunk + "-":
             # must be the shortest encoding and must not encode printable ASCII
-            raise Utf7Error(f"non-canonical modified UTF-7 in {name!r}")
+            raise Utf7Error(f"non-canonical modified UTF-7 in {name!a}")
         out.append(text)
     return "".join(out)
