@@ -8,6 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support import checkout
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_under_test(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every subprocess runs this checkout's code (this tree first on PYTHONPATH), and the console scripts prove it."""
+    from tests.support.store import AGENTMAIL, SENDMAIL, env_for
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", checkout.pythonpath(os.environ.get("PYTHONPATH")))
+        checkout.check([[AGENTMAIL, "--help"], [SENDMAIL]], env_for(tmp_path_factory.mktemp("checkout")))
+        yield
+
 
 @pytest.fixture
 def cet() -> Iterator[None]:

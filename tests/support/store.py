@@ -10,6 +10,8 @@ from pathlib import Path
 from agentmail import compose, config
 from agentmail.store import passwd, registry
 
+from .checkout import pythonpath
+
 BIN_DIR = os.path.dirname(sys.executable)
 AGENTMAIL = os.path.join(BIN_DIR, "agentmail")
 SENDMAIL = os.path.join(BIN_DIR, "agentmail-sendmail")
@@ -21,10 +23,12 @@ IDENTITY_VARS = ("AGENTMAIL_ADDRESS", "AGENTMAIL_NAME", "AGENTMAIL_HOME", "AGENT
 
 
 def env_for(home: Path, drop: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
-    """This process's environment without IDENTITY_VARS (and `drop`), with AGENTMAIL_HOME=home, then `extra`."""
+    """This process's environment without IDENTITY_VARS (and `drop`), with AGENTMAIL_HOME=home, then `extra`; this
+    checkout always comes first on PYTHONPATH (so the console scripts run the code under test: see checkout.py)."""
     env = {k: v for k, v in os.environ.items() if k not in IDENTITY_VARS and k not in drop}
     env["AGENTMAIL_HOME"] = str(home)
     env.update(extra)
+    env["PYTHONPATH"] = pythonpath(env.get("PYTHONPATH"))
     return env
 
 
