@@ -8,7 +8,12 @@ is RFC 4469; we use LIMIT for oversized literals as Dovecot does).
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+
 from .response import ResponseCode, StatusResponse
+
+log = logging.getLogger("agentmail.imap")
 
 
 class ImapError(Exception):
@@ -42,3 +47,13 @@ class ImapBye(ImapError):
 
     def response(self, tag: str | None = None) -> StatusResponse:
         return StatusResponse("BYE", self.text, self.code, None)
+
+
+def internal_error(tag: str | None, what: str) -> StatusResponse:
+    """Log the exception being handled, with its traceback, and return the client's reply to it: a bug is
+    ours, not a protocol error of the client's, so it is ``NO [SERVERBUG]`` (RFC 5530 3), never a BAD
+    (which tells a client to stop sending what it sent). Call it from an ``except`` block."""
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    log.exception("IMAP internal error in %s [%s]", what, stamp)
+    return StatusResponse("NO", f"Internal error occurred. Refer to server log for more information. [{stamp}]",
+                          ResponseCode("SERVERBUG"), tag)

@@ -11,7 +11,6 @@ from .errors import ImapBad
 from .events import ParseError
 from .fetchatt import parse_fetch_atts
 from .lexer import Reader
-from .response import bad
 from .searchkeys import parse_search
 from .seqset import SEQSET_CHARS, SequenceSet
 from .wire import is_astring_char
@@ -60,10 +59,8 @@ def parse_command(data: bytes) -> c.Command | ParseError:
             cmd = handler(tag, r)
         r.end()
         return cmd
-    except ImapBad as err:
+    except ImapBad as err:  # only a protocol error is a BAD; anything else is a bug (parser.py handles it)
         return ParseError(err.response(tag))
-    except Exception as err:  # never let a parser bug take the connection down
-        return ParseError(bad(tag, f"Could not parse command ({type(err).__name__})"))
 
 
 def _outside_literals(data: bytes) -> bytes:

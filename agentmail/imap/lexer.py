@@ -218,6 +218,10 @@ class Reader:
             self.expect('"')
         try:
             day, mon, year = tok.split("-")
+            # date-day = 1*2DIGIT, date-year = 4DIGIT: a 20-digit year is a syntax error, not an OverflowError
+            if not (day.isdigit() and len(day) <= 2 and year.isdigit() and len(year) == 4 and day.isascii()
+                    and year.isascii()):
+                raise ValueError(tok)
             return dt.date(int(year), _MONTH_NUM[mon.lower()], int(day))
         except (ValueError, KeyError):
             raise ImapBad(f"Invalid date {tok!r} (expected e.g. 1-Feb-2024)") from None

@@ -16,7 +16,9 @@ safely, so the parser yields a fatal error (BYE) and stops (RFC 7888 4 leaves th
 better choice). Lines longer than ``max_line`` are refused with BAD and skipped to the next LF.
 
 Bad input never raises: it becomes a ``ParseError`` carrying the tagged (or untagged, when no tag
-could be read) BAD response, and parsing resumes with the next line.
+could be read) BAD response, and parsing resumes with the next line. Only protocol errors
+(``ImapBad``) become BAD: any other exception from the grammar is a bug, logged with its traceback
+and answered ``NO [SERVERBUG]`` (RFC 5530), and parsing resumes too.
 
 ``expect_line()`` makes the next complete line come back as ``RawLine`` instead of being parsed:
 the session uses it for the AUTHENTICATE continuation (RFC 3501 6.2.2) and for IDLE's DONE
@@ -27,7 +29,10 @@ IDLE is not parsed before the session has had its say.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
+from .commands import Command
+from .errors import internal_error
 from .events import Event, NeedContinuation, ParseError, RawLine
 from .grammar import parse_command, tag_of
 from .response import ResponseCode, bad, bye, no
@@ -39,7 +44,9 @@ _LITERAL_AT_END = re.compile(rb"\{(\d+)(\+?)\}\r?\n\Z")
 
 class CommandParser:
     def __init__(self, max_line: int = DEFAULT_MAX_LINE, max_literal: int = DEFAULT_MAX_LITERAL,
-                 max_command: int | None = None) -> None:
+                 max_command: int | None = None,
+                 grammar: Callable[[bytes], Command | ParseError] = parse_command) -> None:
+        self._grammar = grammar  # one complete command -> Command or ParseError (tests pass their own)
         self.max_line = max_line
         self.max_literal = max_literal
         self.max_command = max_command if max_command is not None else max_literal + 4 * max_line
@@ -149,7 +156,10 @@ class CommandParser:
         self._parts.append(line)
         data = b"".join(self._parts)
         self._reset()
-        return parse_command(data)
+        try:
+            return self._grammar(data)
+        except Exception:  # a bug, not the client's fault: logged with its traceback, NO [SERVERBUG]
+            return ParseError(internal_error(tag_of(data), "parsing a command"))
 
 
 __all__ = ["CommandParser", "Event", "NeedContinuation", "ParseError", "RawLine", "parse_command"]

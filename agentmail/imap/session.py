@@ -24,7 +24,7 @@ from . import commands as c
 from . import response as r
 from . import utf7
 from .backend import DELIMITER, Backend, MailboxInfo, MailboxState
-from .errors import ImapBad, ImapError, ImapNo
+from .errors import ImapBad, ImapError, ImapNo, internal_error
 from .events import NeedContinuation, ParseError, RawLine
 from .listing import list_attributes, lsub_entries, order, pattern_regex, with_parents
 from .selected import SelectedMailbox
@@ -84,10 +84,18 @@ class Session:
             if event.fatal:
                 self.closed = True
             yield event.response
-        elif isinstance(event, RawLine):
-            yield from self._raw_line(event.line)
         else:
-            yield from self._command(event)
+            # the command a raw line belongs to (AUTHENTICATE, IDLE) is known only until it is handled
+            tag, what = (self._pending_auth or self.idling, "a continuation line") if isinstance(event, RawLine) \
+                else (event.tag, event.name)
+            try:
+                if isinstance(event, RawLine):
+                    yield from self._raw_line(event.line)
+                else:
+                    yield from self._command(event)
+            except Exception:  # a bug: logged with its traceback; the client gets NO [SERVERBUG], not BAD
+                self.wants_line, self._pending_auth, self.idling = False, None, None  # the next line is a command
+                yield internal_error(tag, what)
 
     def poll(self) -> list[r.Response]:
         """Untagged updates for the selected mailbox (call it while idling)."""
@@ -261,9 +269,10 @@ class Session:
         """RFC 3501 6.3.6 / 6.3.7, kept in Dovecot's ``subscriptions`` file by a backend that has
         ``subscribe``; without one every mailbox counts as subscribed."""
         fn: Callable[[str, str, bool], None] | None = getattr(self.backend, "subscribe", None)
+        name = decode_mailbox(mailbox)
         if fn is not None:
             assert self.account is not None
-            fn(self.account, decode_mailbox(mailbox), on)
+            fn(self.account, name, on)
         return [r.ok(tag, f"{'SUBSCRIBE' if on else 'UNSUBSCRIBE'} completed")]
 
     def _cmd_subscribe(self, cmd: c.Subscribe) -> list[r.Response]:
