@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from email.utils import formatdate, getaddresses
+from email.utils import getaddresses
 from typing import IO, TYPE_CHECKING
 
 from .delivery import deliver
@@ -38,6 +38,7 @@ from .errors import (
     UsageError,
 )
 from .format.address import ForeignAddressError, parse_address
+from .format.submission import header_values, missing_fields
 from .store import registry
 
 if TYPE_CHECKING:
@@ -146,8 +147,6 @@ def split_message(data: bytes) -> tuple[bytes, bytes]:
 
 
 def _fields(head: bytes, names: tuple[str, ...]) -> list[str]:
-    from .smtp import header_values
-
     return header_values(head + b"\n", names)
 
 
@@ -194,20 +193,16 @@ def identity(cfg: Config, given: str | None) -> tuple[str | None, str]:
     return None, f"{login}@{os.uname().nodename or 'localhost'}"
 
 
-def complete_headers(cfg: Config, head: bytes, from_addr: str, full_name: str | None) -> bytes:
-    """Add From, Date and Message-ID when missing, as sendmail does (RFC 6409 8.1-8.3); nothing else changes."""
-    present = {line.split(b":", 1)[0].strip().lower() for line in head.splitlines() if b":" in line
-               and line[:1] not in (b" ", b"\t")}
+def complete_headers(cfg: Config, head: bytes, from_addr: str, full_name: str | None, recipients: list[str],
+                     body: bytes = b"") -> bytes:
+    """Add From, Date and Message-ID when missing, as sendmail does (RFC 6409 8.1-8.3); nothing else changes.
+    Date and Message-ID are made as SMTP makes them (format/submission.py): a content-addressed `<key@domain>`."""
     extra: list[str] = []
-    if b"from" not in present:
+    if not _fields(head, ("from",)):
         name = (full_name or "").replace('"', "").replace("\r", "").replace("\n", "")
         extra.append(f'From: "{name}" <{from_addr}>' if name else f"From: {from_addr}")
-    if b"date" not in present:
-        extra.append(f"Date: {formatdate(time.time(), localtime=True)}")
-    if b"message-id" not in present:
-        import secrets
-
-        extra.append(f"Message-ID: <{secrets.token_hex(16)}.sendmail@{cfg.domain}>")
+    extra += missing_fields(head + b"\n" + body, sender=from_addr, recipients=recipients, domain=cfg.domain,
+                            now=time.time())
     if not extra:
         return head
     newline = b"\r\n" if head.endswith(b"\r\n") else b"\n"
@@ -231,7 +226,8 @@ def sendmail(cfg: Config, args: list[str], stdin: IO[bytes] | None = None) -> De
         raise UsageError("sendmail: no recipients (give addresses as arguments, or -t to read the headers)")
     registry.ensure_store(cfg)
     sender, envelope_from = identity(cfg, opts.sender)
-    head = complete_headers(cfg, head, cfg.address(sender) if sender else envelope_from, opts.full_name)
+    head = complete_headers(cfg, head, cfg.address(sender) if sender else envelope_from, opts.full_name,
+                            recipients, body)
     try:
         return deliver(cfg, head + body, recipients, sender=sender, envelope_from=envelope_from, via="sendmail")
     except ForeignAddressError as err:

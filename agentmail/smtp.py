@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import warnings
-from email.utils import getaddresses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .delivery import resolve_recipients
 from .errors import AgentmailError, DataError, TempFailError, UnknownRecipientError, UsageError
 from .format.address import ForeignAddressError, parse_address
+from .format.submission import add_fields, header_problem, header_values, is_plain, mailboxes, missing_fields
 from .group_commit import Committer
 from .store import passwd, registry
 
@@ -38,6 +39,7 @@ log = logging.getLogger("agentmail.smtp")
 NULL_SENDER = "<>"  # aiosmtpd keeps the null reverse-path (RFC 5321 4.5.5) as the literal "<>"
 MAX_RECIPIENTS = 100  # RFC 5321 4.5.3.1.8: at least 100 must be accepted
 AUTH_FAIL_DELAY = 1.0
+MAX_AUTH_FAILURES = 3  # failed AUTH per connection before 421 and close, as IMAP's max_failures
 _SPECIALS = frozenset(' \t"\\()<>[]:;,')  # anything needing the full parser (quoting, source routes, lists)
 
 # aiosmtpd warns on every connection that AUTH without TLS is risky: on loopback that is the design.
@@ -113,11 +115,16 @@ class SmtpService:
 
 
 class AgentSMTP(SMTP):
-    """aiosmtpd's SMTP with: a delay before 535, and tracking of live sessions for a clean shutdown."""
+    """aiosmtpd's SMTP with: a delay before 535, 421 and close after MAX_AUTH_FAILURES, the usual AUTH LOGIN
+    challenges, replies that are always printable ASCII, and tracking of live sessions for a clean shutdown."""
 
     # RFC 5321 4.5.3.1.6 sets 1000 octets as the line length every server must accept; longer lines are stored
     # as they are rather than refused, so a message is never changed or lost for its line lengths.
     line_length_limit = 256 * 1024
+    # draft-murchison-sasl-login 2.1: "Username:" / "Password:" (334 VXNlcm5hbWU6 / UGFzc3dvcmQ6). aiosmtpd's
+    # "User Name\0" is refused by Thunderbird, which then never offers to enter a new password.
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
 
     def __init__(self, service: SmtpService) -> None:
         super().__init__(
@@ -127,6 +134,7 @@ class AgentSMTP(SMTP):
             authenticator=service.authenticate, timeout=300)
         self.service = service
         self.in_data = False
+        self.auth_failures = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self.transport is None
@@ -167,8 +175,27 @@ class AgentSMTP(SMTP):
         except Exception:  # the stdlib parser raises IndexError on "<bob@": a malformed address (553)
             return None, None
 
+    async def push(self, status: AnyStr) -> None:
+        # a reply may echo what the client sent (an address, a header): never as raw bytes on the wire
+        if isinstance(status, str):
+            await super().push(wire_text(status))
+        else:
+            await super().push(status)  # the base64 AUTH challenges
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        await super().smtp_AUTH(arg)
+        if self.auth_failures >= MAX_AUTH_FAILURES and isinstance(self.transport, asyncio.WriteTransport) \
+                and not self.transport.is_closing():
+            # the same rule as IMAP (imap/server.py max_failures): the 535 above, then 421 and close (RFC 5321 3.8)
+            log.warning("smtp %s: %d failed AUTH attempts, closing", self.session and _peer(self.session),
+                        self.auth_failures)
+            await self.push(f"421 4.7.0 too many failed authentication attempts ({MAX_AUTH_FAILURES}); "
+                            "closing connection")
+            self.transport.close()
+
     async def _delay_failure(self, result: AuthResult) -> AuthResult:
-        if not result.success and not result.handled:
+        if not result.success and not result.handled:  # the credentials were checked and are wrong
+            self.auth_failures += 1
             await asyncio.sleep(self.service.auth_delay)  # RFC 4954 4: slow down password guessing
         return result
 
@@ -195,30 +222,23 @@ def _one_line(text: str, limit: int = 300) -> str:
     return " ".join(text.split())[:limit]
 
 
-def header_values(data: bytes, names: tuple[str, ...]) -> list[str]:
-    """Every value of the header fields `names` (lowercase) in the header block, unfolded (RFC 5322 2.2.3)."""
-    end = data.find(b"\r\n\r\n")
-    alt = data.find(b"\n\n")
-    if end < 0 or 0 <= alt < end:
-        end = alt
-    block = data if end < 0 else data[:end]
-    out: list[str] = []
-    current: list[str] | None = None
-    for raw in block.split(b"\n"):
-        line = raw.rstrip(b"\r").decode("utf-8", "surrogateescape")
-        if line[:1] in (" ", "\t"):
-            if current is not None:
-                current.append(line)
-            continue
-        if current is not None:
-            out.append(" ".join(current))
-            current = None
-        field, colon, rest = line.partition(":")
-        if colon and field.strip().lower() in names:
-            current = [rest.strip()]
-    if current is not None:
-        out.append(" ".join(current))
-    return out
+def _bad_address(address: str) -> str | None:
+    """Why an envelope address can never be right, before any lookup: bytes that are not UTF-8 (aiosmtpd
+    hands them on as surrogate escapes), or a control character (a CR would end up in Return-Path)."""
+    if any("\udc80" <= c <= "\udcff" for c in address):
+        return "the address is not valid UTF-8 (RFC 6531 3.3)"
+    if any(c < " " or c == "\x7f" for c in address):
+        return "the address contains a control character"
+    return None
+
+
+def wire_text(text: str) -> str:
+    """`text` as one line of printable ASCII for a reply: anything else (a client's non-UTF-8 bytes, a NUL, a
+    CR, UTF-8 for a client that did not ask for SMTPUTF8) is shown escaped, never sent raw."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if " " <= c <= "~" else f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff"
+                   else ascii(c)[1:-1] for c in text)
 
 
 class Handler:
@@ -235,6 +255,9 @@ class Handler:
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           mail_options: list[str]) -> str:
         user = _user(session)
+        bad = _bad_address(address)
+        if bad:  # RFC 3463 5.1.7: bad sender's mailbox address syntax
+            return f"553 5.1.7 <{address}>: {bad}"
         if address != NULL_SENDER:
             try:
                 name = registry.resolve(self.cfg, parse_address(address, self.cfg.domain))
@@ -252,6 +275,9 @@ class Handler:
                           rcpt_options: list[str]) -> str:
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return f"452 4.5.3 too many recipients (at most {MAX_RECIPIENTS} per message)"
+        bad = _bad_address(address)
+        if bad:  # RFC 3463 5.1.3: bad destination mailbox address syntax
+            return f"553 5.1.3 <{address}>: {bad}"
         try:
             resolve_recipients(self.cfg, [address], _user(session))
         except ForeignAddressError:
@@ -267,25 +293,35 @@ class Handler:
         return "250 2.1.5 OK"
 
     def check_from(self, user: str, data: bytes) -> str | None:
-        """Why the header From/Sender may not be sent by `user`, or None when they are fine."""
-        froms = header_values(data, ("from",))
-        if not froms:
-            return "554 5.6.0 message has no From: header (RFC 5322 3.6.2)"
+        """Why the header From/Sender may not be sent by `user`, or None when they are fine: each field once
+        (RFC 5322 3.6), naming exactly one mailbox, the login's own (or one of its aliases)."""
+        problem = header_problem(data)
+        if problem:
+            return f"554 5.6.0 {problem}"
         own = self.cfg.address(user)
-        for value in froms + header_values(data, ("sender",)):
-            if value == own or value.endswith(f" <{own}>") and value.count("<") == 1 and '"' not in value:
-                continue  # the common `Name <own@domain>` / `own@domain`, without the full address parser
-            addrs = [a for _, a in getaddresses([value]) if a]
-            if not addrs:
-                return f"554 5.6.0 unreadable From/Sender header {_one_line(value, 80)!r}"
-            for addr in addrs:
+        fields = {"From": header_values(data, ("from",)), "Sender": header_values(data, ("sender",))}
+        if not fields["From"]:
+            return "554 5.6.0 message has no From: header (RFC 5322 3.6.2)"
+        for field, values in fields.items():
+            if len(values) > 1:
+                return f"554 5.6.0 message has {len(values)} {field}: fields; RFC 5322 3.6 allows one"
+            for value in values:
+                if is_plain(value, own):
+                    continue  # `own@domain` or `Plain Name <own@domain>`: the common case, without the parser
                 try:
-                    name = registry.resolve(self.cfg, parse_address(addr, self.cfg.domain))
-                except UsageError:
-                    name = None
-                if name != user:
-                    return f"550 5.7.1 header From/Sender <{_one_line(addr, 80)}> is not {own}, the account " \
-                           f"you logged in as"
+                    addrs = mailboxes(value)
+                except DataError as err:
+                    return f"554 5.6.0 {field}: '{_one_line(value, 80)}' refused: {err}"
+                for addr in addrs:
+                    try:
+                        name = registry.resolve(self.cfg, parse_address(addr, self.cfg.domain))
+                    except UsageError:
+                        name = None
+                    if name != user:
+                        return (f"550 5.7.1 {field}: <{_one_line(addr, 80)}> is not {own}, the account you "
+                                f"logged in as")
+                if len(addrs) != 1:
+                    return f"554 5.6.0 {field}: names {len(addrs)} mailboxes; it must name exactly one, {own}"
         return None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -296,6 +332,10 @@ class Handler:
             log.warning("smtp %s %s: %s", _peer(session), user, refusal)
             return refusal
         mail_from = "" if envelope.mail_from == NULL_SENDER else (envelope.mail_from or "")
+        # RFC 6409 8.2, 8.3: Date and Message-ID are added here, before deliver() makes the copies, so every
+        # copy (each inbox of `all`, the journal) has the same id, and a reply can point at it
+        data = add_fields(data, missing_fields(data, sender=self.cfg.address(user), recipients=envelope.rcpt_tos,
+                                               domain=self.cfg.domain, now=time.time()))
         # RFC 3848 / RFC 6531 3.7.4: the WITH protocol name says authenticated, TLS, UTF-8
         proto = ("UTF8SMTP" if envelope.smtp_utf8 else "ESMTP") + ("S" if session.ssl else "") + "A"
         # the EHLO name goes into the Received field: printable ASCII only, so it can never break the header
