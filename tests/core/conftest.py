@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from agentmail import config
+from tests.support import disk
 from tests.support.store import AGENTMAIL, IDENTITY_VARS, create_accounts, env_for
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -144,3 +146,10 @@ def snapshot(home: Path) -> dict[str, str]:
                 data = json.dumps(info, sort_keys=True).encode()
             out[rel] = hashlib.sha256(data).hexdigest()
     return out
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (root only; see tests/support/disk.py)."""
+    with disk.tiny_tmpfs(tmp_path / "tiny") as mnt:
+        yield mnt

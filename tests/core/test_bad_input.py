@@ -17,9 +17,11 @@ import pytest
 from agentmail import config
 from agentmail.compose import send
 from agentmail.format.postcard import Draft, Limits, build
+from tests.support import disk
 from tests.support.store import create_accounts
+from tests.support.tools import missing, need
 
-from .conftest import run_script, snapshot
+from .conftest import Result, run_script, snapshot
 from .helpers import assert_complete, files
 
 DATE = 1_795_510_800.0
@@ -148,8 +150,7 @@ def unwritable(tmp_path: Path):
     if os.geteuid() != 0:
         yield tmp_path / "store", [], False
         return
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root and setpriv (util-linux) is missing: cannot drop to a non-root user")
+    setpriv = need("setpriv")["setpriv"]  # util-linux: root ignores permission bits, so drop to `nobody`
     import pwd
     import tempfile
 
@@ -157,13 +158,15 @@ def unwritable(tmp_path: Path):
     top = Path(tempfile.mkdtemp(prefix="agentmail-nobody-"))  # pytest's tmp_path is 0700 root: nobody cannot enter
     top.chmod(0o755)
     try:
-        yield top / "store", ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"], True
+        yield top / "store", [setpriv, f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"], True
     finally:
         subprocess.run(["chmod", "-R", "u+rwX", str(top)], check=False)
         shutil.rmtree(top)
 
 
-def test_unwritable_maildir(unwritable) -> None:
+def send_into_read_only_maildir(unwritable) -> tuple[Path, Result, bool]:
+    """alice sends to bob, whose Maildir root (where the uidlist lock lives) is read-only, then bob sends to alice:
+    (home, the first result, whether the store was unchanged by it); the permissions are restored afterwards."""
     home, prefix, as_root = unwritable
     cfg = config.load(str(home))
     create_accounts(cfg, "alice", "bob")
@@ -175,15 +178,27 @@ def test_unwritable_maildir(unwritable) -> None:
     try:
         before = snapshot(home)
         res = run_script(home, "--as", "alice", "send", "bob", "into a read-only maildir", "x", prefix=prefix)
-        res.fails(res.code)
-        assert res.code in (73, 74), res
-        assert "bob" in res.err
-        assert snapshot(home) == before
+        unchanged = snapshot(home) == before
         # sending elsewhere still works: one unwritable mailbox does not block the store
         run_script(home, "--as", "bob", "send", "alice", "fine", "y", prefix=prefix).ok()
     finally:
         os.chmod(box, 0o700)
-    assert len(files(box)) == 1
+    return home, res, unchanged
+
+
+def test_unwritable_maildir(unwritable) -> None:
+    home, res, unchanged = send_into_read_only_maildir(unwritable)
+    res.fails(res.code)  # one line on stderr; the code itself is pinned by test_unwritable_maildir_is_73
+    assert "bob" in res.err and "Permission denied" in res.err
+    assert unchanged
+    assert len(files(home / "maildirs" / "bob")) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="a Maildir whose lock cannot be created exits 74 (PartialDeliveryError, "
+                   "'delivered to nobody') where nothing was delivered and 73 (cannot create) is right")
+def test_unwritable_maildir_is_73(unwritable) -> None:
+    _, res, _ = send_into_read_only_maildir(unwritable)
+    res.fails(73)
 
 
 def test_unwritable_tmp_of_one_recipient_delivers_to_nobody(unwritable) -> None:
@@ -230,7 +245,7 @@ def test_late_failure_names_who_got_it_and_keeps_the_journal_copy(unwritable) ->
 def test_read_only_mount(tmp_path: Path) -> None:
     """A store on a read-only bind mount (EROFS; root only): 73 and nothing changes."""
     if os.geteuid() != 0:
-        pytest.skip("bind mounts need root; test_unwritable_maildir covers a non-root chmod")
+        missing("bind mounts need root (test_unwritable_maildir covers a non-root chmod)")
     home = tmp_path / "store"
     cfg = config.load(str(home))
     create_accounts(cfg, "alice", "bob")
@@ -247,63 +262,24 @@ def test_read_only_mount(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- full disk
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mnt)], check=True)
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
-
-
-def _fill(mnt: Path, leave: int) -> None:
-    """Fill the file system until at most `leave` bytes are free."""
-    with open(mnt / "filler", "ab") as fh:
-        while True:
-            st = os.statvfs(mnt)
-            free = st.f_bavail * st.f_frsize
-            if free <= leave:
-                return
-            try:
-                fh.write(b"\0" * min(4096, free - leave if free - leave >= 4096 else 4096))
-                fh.flush()
-                os.fsync(fh.fileno())
-            except OSError:
-                return
-
-
-def _no_partial_files(home: Path) -> None:
-    for root, _dirs, names in os.walk(home):
-        if os.path.basename(root) in ("new", "cur", "tmp"):
-            for name in names:
-                path = Path(root, name)
-                assert os.path.basename(root) != "tmp", f"left in tmp/: {path}"
-                data = path.read_bytes()
-                assert f",S={len(data)}," in name, f"partial file {path}"
-
-
 @pytest.mark.parametrize("leave", [0, 4096], ids=["no-space", "room-for-one-copy"])
 def test_full_disk(tiny_tmpfs: Path, leave: int) -> None:
     home = tiny_tmpfs / "store"
     cfg = config.load(str(home))
     create_accounts(cfg, "alice", "bob")
     send(cfg, "alice", ["bob"], "before the disk filled", "x")
-    _fill(tiny_tmpfs, leave)
+    filler = disk.fill(tiny_tmpfs, leave)
     before = snapshot(home)
     body = "y" * 1400
     res = run_script(home, "--as", "alice", "send", "bob", "does not fit", body).fails(74)
-    assert "disk full" in res.err or "No space" in res.err
+    assert "No space left on device (disk full)" in res.err
     assert snapshot(home) == before
-    _no_partial_files(home)
+    disk.no_partial_files(home)
     # space comes back: sending works again
-    (tiny_tmpfs / "filler").unlink()
+    filler.unlink()
     run_script(home, "--as", "alice", "send", "bob", "after", body).ok()
     assert len(files(home / "maildirs" / "bob")) == 2
-    _no_partial_files(home)
+    disk.no_partial_files(home)
 
 
 @pytest.mark.parametrize("argv", [["--as", "alice", "send", "bob", "t", "b"], ["--as", "bob", "inbox"],
