@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import disk
 from tests.support.servers import Serve
 from tests.support.store import Store, make_store
 
@@ -50,8 +51,8 @@ class Server(Serve):
         return self.smtp_port
 
 
-def start_server(store: Store, *args: str, timeout: float = 15) -> Server:
-    return Server.start(store, *args, timeout=timeout)
+def start_server(store: Store, *args: str, timeout: float = 15, log_path: Path | None = None) -> Server:
+    return Server.start(store, *args, timeout=timeout, log_path=log_path)
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +71,10 @@ def server(store: Store) -> Iterator[Server]:
 @pytest.fixture
 def fresh_store(tmp_path: Path) -> Store:
     return make_store(tmp_path / "home")
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs to fill up (root only; see tests/support/disk.py)."""
+    with disk.tiny_tmpfs(tmp_path / "tiny", "256k") as mnt:
+        yield mnt

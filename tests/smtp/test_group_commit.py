@@ -1,20 +1,25 @@
-"""group_commit: batches give what deliver() gives, per message, with syncfs and with the fsync fallback."""
+"""group_commit: batches give what deliver() gives, per message, with syncfs and with the fsync fallback; a failed
+sync and a real full disk (a tmpfs), in a batch and through `agentmail serve`."""
 
 from __future__ import annotations
 
 import asyncio
+import smtplib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agentmail.delivery import Delivery
 from agentmail.errors import StoreIOError, UnknownRecipientError
 from agentmail.group_commit import Committer, Syncer, deliver_many
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir
-from tests.support.store import Store
+from tests.support import disk
+from tests.support.store import Store, make_store
 
-from .conftest import DOMAIN, lf, message, strip_trace
+from .conftest import DOMAIN, lf, message, start_server, strip_trace
 
 
 def job(n: int, to: str = "alice", **extra: Any) -> dict[str, Any]:
@@ -39,17 +44,87 @@ def test_batch_delivers_each_message_and_reports_errors_alone(fresh_store: Store
     assert not [p for p in fresh_store.home.rglob("tmp/*") if p.is_file()]
 
 
-def test_sync_failure_fails_the_batch_and_leaves_nothing_staged(fresh_store: Store) -> None:
-    syncer = Syncer(str(fresh_store.home))
-
-    def broken(dirs: set[str]) -> None:
-        raise StoreIOError("cannot write x: No space left on device (disk full)")
-
-    syncer.sync = broken  # type: ignore[method-assign]
+def test_sync_failure_fails_the_batch_and_leaves_nothing_staged(fresh_store: Store, tmp_path: Path) -> None:
+    """The sync step itself fails (here: the directory it syncs through is gone, ENOENT): every message of the batch
+    gets the error, none is linked, none stays in tmp/."""
+    gone = tmp_path / "synced-through"
+    gone.mkdir()
+    syncer = Syncer(str(gone))
+    gone.rmdir()
     results = deliver_many(fresh_store.cfg, [job(0), job(1)], syncer)
-    assert all(isinstance(r, StoreIOError) for r in results)
-    assert fresh_store.files("alice") == []
+    assert all(isinstance(r, StoreIOError) and "No such file or directory" in str(r) for r in results), results
+    assert fresh_store.files("alice") == [] and fresh_store.journal_count() == 0
     assert not [p for p in fresh_store.home.rglob("tmp/*") if p.is_file()]
+
+
+def uids_match_files(store: Store, name: str) -> None:
+    """dovecot-uidlist lists exactly the messages in the Maildir (none lost, none without a UID)."""
+    box = Maildir(str(store.box(name)))
+    recorded = uidlist.read(box)
+    listed = {base for _, _, base in recorded.records} if recorded else set()
+    assert listed == {p.name.split(":")[0] for p in store.files(name)}, (listed, store.files(name))
+
+
+JOURNALS_REFUSED = pytest.mark.xfail(strict=True, reason=(
+    "group_commit.publish_batch links a batch's journal copies whether or not the recipients' copies are published: "
+    "when alice's uidlist lock cannot be created on the full disk, messages refused with 'disk full' (SMTP 451) stay "
+    "in the journal, and the client's retry journals them a second time"))
+
+
+@pytest.mark.parametrize("leave", [0, pytest.param(2 * disk.PAGE, marks=JOURNALS_REFUSED),
+                                   pytest.param(6 * disk.PAGE, marks=JOURNALS_REFUSED)])
+def test_full_disk_fails_each_message_that_does_not_fit_alone(tiny_tmpfs: Path, leave: int) -> None:
+    """A real full disk (a tmpfs) under a batch: every message is either delivered whole (inbox, journal, a UID) or
+    refused with 'disk full' and found nowhere, not even in the journal; nothing stays in tmp/; once space is back
+    the refused ones go in (and the journal holds each message once)."""
+    store = make_store(tiny_tmpfs / "home")
+    store.send("bob", "alice", "before the disk filled")
+    filler = disk.fill(tiny_tmpfs, leave)
+    jobs = [job(n) for n in range(8)]
+    results = deliver_many(store.cfg, jobs, Syncer(str(store.home)))
+    refused = [n for n, r in enumerate(results) if not isinstance(r, Delivery)]
+    assert refused, "the disk was full, yet every message fitted"
+    for n, result in enumerate(results):
+        if n in refused:
+            assert isinstance(result, StoreIOError) and "(disk full)" in str(result), result
+            assert not store.find("alice", f"gc-{n}@test")
+        else:
+            assert strip_trace(store.only("alice", f"gc-{n}@test")) == lf(jobs[n]["data"])
+    journaled = store.journal_count()  # checked last, below: see JOURNALS_REFUSED
+    disk.no_partial_files(store.home)
+    uids_match_files(store, "alice")
+    filler.unlink()
+    again = deliver_many(store.cfg, [jobs[n] for n in refused], Syncer(str(store.home)))
+    assert all(isinstance(r, Delivery) for r in again), again
+    assert len(store.files("alice")) == 1 + len(jobs)
+    uids_match_files(store, "alice")
+    assert (journaled, store.journal_count()) == (1 + len(jobs) - len(refused), 1 + len(jobs))
+
+
+def test_serve_on_a_full_disk_answers_451_and_stores_nothing(tiny_tmpfs: Path, tmp_path: Path) -> None:
+    """`agentmail serve` whose store's disk is full: the DATA gets 451 (try again later), nothing is stored, the
+    server goes on, and once there is space the same message is accepted."""
+    store = make_store(tiny_tmpfs / "home")
+    store.send("bob", "alice", "before the disk filled")
+    srv = start_server(store, log_path=tmp_path / "serve.log")  # the log is not on the full disk
+    try:
+        filler = disk.fill(tiny_tmpfs)
+        before = disk.tree(store.home)
+        data = message(f"bob@{DOMAIN}", f"alice@{DOMAIN}", "full-disk", "y" * 1400 + "\r\n")
+        with smtplib.SMTP(srv.host, srv.port, timeout=30) as smtp:
+            smtp.login("bob", store.passwords["bob"])
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                smtp.sendmail(f"bob@{DOMAIN}", [f"alice@{DOMAIN}"], data)
+            assert refused.value.smtp_code == 451, refused.value
+            assert b"(disk full)" in refused.value.smtp_error and b"try again later" in refused.value.smtp_error
+            assert disk.tree(store.home) == before
+            disk.no_partial_files(store.home)
+            filler.unlink()
+            smtp.sendmail(f"bob@{DOMAIN}", [f"alice@{DOMAIN}"], data)  # the same session goes on
+        assert strip_trace(store.only("alice", "full-disk@test")) == lf(data)
+        uids_match_files(store, "alice")
+    finally:
+        assert srv.stop() == 0, srv.log()
 
 
 def test_committer_pipelines_concurrent_messages(fresh_store: Store) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import io
 import json
 import os
 import subprocess
@@ -11,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agentmail.errors import StoreIOError
-from agentmail.sendmail import parse_args, sendmail, split_message
-from tests.support.store import SENDMAIL, Store, env_for
+from agentmail.sendmail import parse_args, split_message
+from tests.support import disk
+from tests.support.store import SENDMAIL, Store, env_for, make_store
 from tests.support.tools import missing, need
 
 from .conftest import DOMAIN, lf, marker, message, strip_trace
@@ -123,16 +122,26 @@ def test_oversized_is_65(fresh_store: Store) -> None:
     assert proc.returncode == 65 and b"larger than" in proc.stderr
 
 
-def test_store_failure_is_temporary_75(fresh_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    import agentmail.sendmail as sm
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise StoreIOError("cannot write x: No space left on device (disk full)")
-
-    monkeypatch.setattr(sm, "deliver", broken)
-    with pytest.raises(Exception) as err:
-        sendmail(fresh_store.cfg, ["bob"], io.BytesIO(b"Subject: x\n\nhi\n"))
-    assert getattr(err.value, "exit_code", None) == 75
+@pytest.mark.parametrize("leave", [0, 4096], ids=["no-space", "room-for-one-copy"])
+def test_full_disk_is_temporary_75(tiny_tmpfs: Path, leave: int) -> None:
+    """A real full disk (a tmpfs): 75 so the caller retries (sendmail's EX_TEMPFAIL), one line, nothing stored or
+    left in tmp/; once there is space again the same command delivers."""
+    store = make_store(tiny_tmpfs / "home")
+    store.send("alice", "bob", "before the disk filled")
+    filler = disk.fill(tiny_tmpfs, leave)
+    before = disk.tree(store.home)
+    data = b"Subject: does not fit\n\n" + b"y" * 1400 + b"\n"
+    proc = run(store, ["-i", "bob"], data)
+    err = proc.stderr.decode()
+    assert proc.returncode == 75, err
+    assert err.startswith("agentmail: ") and err.count("\n") == 1 and "No space left on device (disk full)" in err
+    assert disk.tree(store.home) == before
+    disk.no_partial_files(store.home)
+    filler.unlink()
+    proc = run(store, ["-i", "bob"], data)
+    assert proc.returncode == 0, proc.stderr
+    assert len(store.find("bob", "does not fit")) == 1
+    disk.no_partial_files(store.home)
 
 
 def test_mutt_batch_through_sendmail(fresh_store: Store, tmp_path: Path) -> None:
