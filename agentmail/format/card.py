@@ -183,7 +183,8 @@ def parse_date(value: str) -> float | None:
 
 class Card(Record):
     """A parsed message. Addresses are bare (`bob@agents.localhost`); `title` and `body` are decoded
-    text; `date` is epoch seconds; `attachments` lists (filename, decoded size)."""
+    text (a `format=flowed` body with its soft line breaks joined); `date` is epoch seconds;
+    `attachments` lists (filename, decoded size)."""
 
     __slots__ = (
         "message_id", "key", "sender", "to", "cc", "date", "title", "body", "urgent", "receipt_to",
@@ -246,6 +247,8 @@ def _fill_structure(card: Card, data: bytes) -> None:
     # already, and compat32 never raises while parsing or decoding payloads.
     from email import message_from_bytes
 
+    from .flowed import decode_flowed, flowed_params
+
     msg = message_from_bytes(data)
     body_part = None
     for i, part in enumerate(_leaves(msg)):
@@ -256,6 +259,9 @@ def _fill_structure(card: Card, data: bytes) -> None:
         if body_part is None and ctype == "text/plain" and disp != "attachment":
             body_part = part
             card.body = _text(part)
+            flowed, delsp = flowed_params(str(part.get("content-type", "")))
+            if flowed:  # shown as the sender wrote it; the stored file is untouched (RFC 3676)
+                card.body = decode_flowed(card.body, delsp)
             continue
         if card.is_mdn and ctype in ("message/disposition-notification", "text/rfc822-headers"):
             continue
