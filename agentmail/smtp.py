@@ -1,11 +1,15 @@
 """The SMTP listener: aiosmtpd in `agentmail serve`'s own event loop, thin hooks over `deliver()`.
 
 - AUTH PLAIN / LOGIN (RFC 4954) against the passwd file is required before MAIL on every connection; a wrong
-  password gets 535 after a short delay. The authenticated account is the only envelope sender (MAIL FROM) and the
-  only header From / Sender it may use; the null reverse-path `<>` is allowed (MDNs, RFC 3461 / RFC 8098).
+  password gets 535 after a short delay, the third on one connection also 421 and the connection is closed (as
+  IMAP does). The authenticated account is the only envelope sender (MAIL FROM) and the only mailbox the header
+  From / Sender may name (format/submission.py reads them); the null reverse-path `<>` is allowed (MDNs,
+  RFC 3461 / RFC 8098). Envelope addresses with bytes that are not UTF-8 or control characters get 553.
 - RCPT is checked at once (RFC 5321 3.3): an unknown local name gets 550 with suggestions, another domain
   550 relay denied. SIZE (RFC 1870) is the store's `max_message`, 552 beyond it. 8BITMIME (RFC 6152) and SMTPUTF8
   (RFC 6531) are accepted.
+- A submission without Date or Message-ID gets them (RFC 6409 8.2, 8.3) before the copies are made.
+- Every reply is printable ASCII: whatever of the client's bytes it echoes is shown escaped.
 - DATA goes to delivery.py's two phases (via="smtp", save_sent=False), batched by group_commit.py in a worker
   thread: the 250 is sent only once every copy is on disk, so an acknowledged message survives a crash.
   No .Sent copy: mail clients keep their own by IMAP APPEND.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentmail.format.mdn import build_mdn
-from tests.support.tools import need
+from tests.support.tools import missing, need
 
 from .conftest import DOMAIN, Server, lf, marker, message, strip_trace
 
@@ -110,6 +110,42 @@ def test_swaks(server: Server, tmp_path: Path, mechanism: str) -> None:
                           capture_output=True, timeout=20)
     assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
     assert strip_trace(server.store.only("alice", tag)) == lf(data)
+
+
+def test_swaks_shows_the_usual_auth_login_challenges(server: Server) -> None:
+    swaks = need("swaks")["swaks"]
+    proc = subprocess.run([swaks, "--server", f"{server.host}:{server.port}", "--from", f"carol@{DOMAIN}",
+                           "--to", f"alice@{DOMAIN}", "--auth", "LOGIN", "--auth-user", "carol",
+                           "--auth-password", server.store.passwords["carol"], "--auth-plaintext"],
+                          capture_output=True, timeout=20)
+    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+    # swaks decodes the challenges it got: draft-murchison-sasl-login's "Username:" and "Password:"
+    assert b"<-  334 Username:\n" in proc.stdout and b"<-  334 Password:\n" in proc.stdout
+
+
+JS = Path(__file__).parent / "js"
+
+
+def emailjs(server: Server, user: str, password: str, data: bytes) -> subprocess.CompletedProcess[bytes]:
+    """Send with emailjs-smtp-client (js/smtp_login.js): Thunderbird's SMTP code derives from it, and its AUTH
+    LOGIN accepts only the challenges `334 VXNlcm5hbWU6` and `334 UGFzc3dvcmQ6`, as Thunderbird does."""
+    node = need("node")["node"]
+    if not (JS / "node_modules" / "emailjs-smtp-client").is_dir():
+        missing("emailjs-smtp-client is not installed (npm ci --prefix tests/smtp/js)")
+    return subprocess.run([node, str(JS / "smtp_login.js"), str(server.port), user, password, f"{user}@{DOMAIN}",
+                           f"alice@{DOMAIN}"], input=data, capture_output=True, timeout=30)
+
+
+def test_thunderbird_style_auth_login(server: Server) -> None:
+    tag = marker()
+    data = message(f"carol@{DOMAIN}", f"alice@{DOMAIN}", tag, "sent by emailjs-smtp-client\n")
+    proc = emailjs(server, "carol", server.store.passwords["carol"], data)
+    assert proc.returncode == 0 and proc.stdout == b"sent\n", proc.stdout + proc.stderr
+    assert b"sent by emailjs-smtp-client" in server.store.only("alice", tag)
+    # a wrong password is reported as one (535), which is when Thunderbird offers to enter a new one; with other
+    # challenges it stopped at "Invalid login sequence while waiting for 334 VXNlcm5hbWU6"
+    proc = emailjs(server, "carol", "wrong", data)
+    assert proc.returncode == 1 and proc.stdout == b"error: Authentication credentials invalid\n", proc.stdout
 
 
 def test_swaks_bad_password_gets_535(server: Server) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import smtplib
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +13,7 @@ import pytest
 from tests.support.store import Store
 
 from .conftest import DOMAIN, Server, lf, marker, message, strip_trace
+from .wire import Raw
 
 
 def login(server: Server, user: str = "bob") -> smtplib.SMTP:
@@ -25,40 +25,6 @@ def login(server: Server, user: str = "bob") -> smtplib.SMTP:
 
 def tmp_files(store: Store) -> list[str]:
     return [str(p) for p in store.home.rglob("tmp/*") if p.is_file()]
-
-
-class Raw:
-    """A line-level SMTP client for what smtplib will not send."""
-
-    def __init__(self, server: Server) -> None:
-        self.sock = socket.create_connection((server.host, server.port), timeout=15)
-        self.buf = b""
-        assert self.reply().startswith(b"220")
-
-    def reply(self) -> bytes:
-        lines = []
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return b"".join(lines) + self.buf
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            lines.append(line + b"\r\n")
-            if line[3:4] != b"-":
-                return b"".join(lines)
-
-    def cmd(self, line: bytes) -> bytes:
-        self.sock.sendall(line + b"\r\n")
-        return self.reply()
-
-    def auth(self, user: str, password: str) -> None:
-        assert self.cmd(b"EHLO raw").startswith(b"250")
-        token = base64.b64encode(f"\0{user}\0{password}".encode())
-        assert self.cmd(b"AUTH PLAIN " + token).startswith(b"235")
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_no_auth_refused_before_mail(server: Server) -> None:
