@@ -66,6 +66,20 @@ class UnknownRecipientError(AgentmailError):
         super().__init__("unknown recipient: " + "; ".join(parts))
 
 
+class NoSuchAccountError(AgentmailError):
+    """An account named as a user (`--as`, `login-info NAME`) does not exist: EX_NOUSER, "user unknown"."""
+
+    exit_code = EX_NOUSER
+
+    def __init__(self, name: str, suggestions: list[str] | None = None, how: str = "") -> None:
+        self.name = name
+        self.suggestions = suggestions or []
+        hints = [f"did you mean {', '.join(self.suggestions)}?"] if self.suggestions else []
+        if how:
+            hints.append(f"else {how}" if hints else how)
+        super().__init__(f"no such account: {name}" + (f" ({' '.join(hints)})" if hints else ""))
+
+
 class UnavailableError(AgentmailError):
     """A service is not available (a server already running, a socket that cannot be bound)."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import ConfigError, UnknownRecipientError
+from .errors import ConfigError, NoSuchAccountError
 from .format.address import normalize_name, parse_address
 from .store import presence, registry
 
@@ -40,15 +40,29 @@ def stable_name(cwd: str | None = None, env: Mapping[str, str] | None = None) ->
         here = parent
 
 
+def no_such_account(cfg: Config, name: str) -> NoSuchAccountError:
+    """The error for a user name that has no account: the closest names, and how to create it."""
+    from .format.address import suggest
+
+    close = suggest(name, registry.names(cfg, include_aliases=True))
+    if name == registry.BROADCAST:
+        how = "`all` is the broadcast list, not an account"
+    elif name in registry.RESERVED or name == registry.HUMAN:
+        how = ""
+    else:
+        how = f"create it with `agentmail register {name}`"
+    return NoSuchAccountError(name, close, how)
+
+
 def _known(cfg: Config, text: str, how: str) -> str:
     name = parse_address(text, cfg.domain)
     real = registry.resolve(cfg, name)
     if real is None:
-        from .format.address import suggest
-
-        close = suggest(name, registry.names(cfg))
-        raise UnknownRecipientError([name], {name: close}) if how == "--as" else ConfigError(
-            f"{how} names '{name}', which has no account (run `agentmail register {name}`)")
+        err = no_such_account(cfg, name)
+        if how == "--as":  # a user named on the command line: EX_NOUSER (67)
+            raise err
+        raise ConfigError(f"{how} names {name}, which is not an account"
+                          + err.message.removeprefix(f"no such account: {name}"))
     return real
 
 
@@ -71,12 +85,49 @@ def whoami(cfg: Config, as_name: str | None = None, session_id: str | None = Non
     raise ConfigError(HOW_TO_REGISTER)
 
 
+def _previous(cfg: Config, pid: int, session_id: str | None) -> str | None:
+    """The account this harness session, else this very process, is bound to now (None if none or dead)."""
+    if session_id:
+        bound = presence.lookup_session(cfg, session_id)
+        if bound:
+            return registry.resolve(cfg, bound) or bound
+    try:
+        with open(cfg.path("sessions", f"pid-{pid}"), encoding="utf-8") as fh:
+            line = fh.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        line = ""
+    if line:
+        name, _, started = line.partition(" ")
+        if presence.pid_alive(pid, started or None):
+            return registry.resolve(cfg, name) or name
+    return None
+
+
+def _bind(cfg: Config, real: str, pid: int, session_id: str | None, cwd: str | None) -> str | None:
+    """Bind `real` to this session; when that replaces another account, mark it offline and say so."""
+    previous = _previous(cfg, pid, session_id)
+    note = None
+    if previous and previous != real:
+        info = presence.presence(cfg, previous)
+        # a process holds one identity (the nearest binding up the parent chain wins): the old name no longer
+        # has a live session here, so the directory must not keep showing it online
+        if info and info.get("pid") == pid:
+            presence.mark_offline(cfg, previous)
+        what = "this session" if session_id else "this shell"
+        note = (f"{what} was {previous} and is now {real}; {previous} is offline and keeps its mail "
+                f"(act as it with --as {previous})")
+    presence.bind(cfg, real, pid, session_id, cwd)
+    return note
+
+
 def register(cfg: Config, name: str | None = None, *, pid: int | None = None, session_id: str | None = None,
              cwd: str | None = None, env: Mapping[str, str] | None = None) -> tuple[str, str | None]:
     """Bind this session to an account, creating it if needed; returns (name, note for the user or None).
 
     A requested name (argument, AGENTMAIL_NAME or .agentmail) is reused when free, so a restarted session gets
     its mailbox back; if a live session holds it, the caller gets a fresh three-word name and a note saying so.
+    A session or process holds one account: registering another name rebinds it, marks the previous name
+    offline (its mail stays) and says so in the note.
     """
     registry.ensure_store(cfg)
     pid = presence.harness_pid() if pid is None else pid
@@ -84,8 +135,7 @@ def register(cfg: Config, name: str | None = None, *, pid: int | None = None, se
         bound = presence.lookup_session(cfg, session_id)
         real = registry.resolve(cfg, bound) if bound else None
         if real:
-            presence.bind(cfg, real, pid, session_id, cwd)
-            return real, None
+            return real, _bind(cfg, real, pid, session_id, cwd)
     wanted = normalize_name(name) if name is not None else stable_name(cwd, env)
     note = None
     if wanted:
@@ -100,15 +150,13 @@ def register(cfg: Config, name: str | None = None, *, pid: int | None = None, se
             if real is None:
                 registry.create_account(cfg, wanted)
                 real = wanted
-            presence.bind(cfg, real, pid, session_id, cwd)
-            return real, None
+            return real, _bind(cfg, real, pid, session_id, cwd)
         note = f"'{wanted}' is in use by a live session (pid {holder.get('pid')}); "
     elif name is None and session_id is None:
         bound = presence.lookup_pid_chain(cfg)
         real = registry.resolve(cfg, bound) if bound else None
         if real:
-            presence.bind(cfg, real, pid, session_id, cwd)
-            return real, None
+            return real, _bind(cfg, real, pid, session_id, cwd)
     from .format.address import random_name
 
     taken = set(registry.names(cfg, include_aliases=True)) | registry.RESERVED
@@ -121,7 +169,8 @@ def register(cfg: Config, name: str | None = None, *, pid: int | None = None, se
             taken.add(fresh)
     else:
         raise ConfigError("could not find a free name")
-    presence.bind(cfg, fresh, pid, session_id, cwd)
+    rebound = _bind(cfg, fresh, pid, session_id, cwd)
     if note:
         note += f"you are '{fresh}'"
-    return fresh, note
+    notes = [n for n in (note, rebound) if n]
+    return fresh, "; ".join(notes) if notes else None

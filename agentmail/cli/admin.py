@@ -15,8 +15,8 @@ from .app import Ctx, emit_json, out, pass_ctx
 @pass_ctx
 def login_info(c: Ctx, name: str | None, as_json: bool) -> None:
     """IMAP/SMTP host, ports, user and password for a mail client (default: the human account)."""
-    from ..errors import UnknownRecipientError
     from ..format.address import normalize_name
+    from ..identity import no_such_account
     from ..server_info import server_info
     from ..store import passwd, registry
 
@@ -24,7 +24,7 @@ def login_info(c: Ctx, name: str | None, as_json: bool) -> None:
     user = normalize_name(name) if name else registry.HUMAN
     real = registry.resolve(c.cfg, user)
     if real is None:
-        raise UnknownRecipientError([user])
+        raise no_such_account(c.cfg, user)
     info = server_info(c.cfg)
     data = {
         "user": real, "address": c.cfg.address(real), "password": passwd.password_for(c.cfg, real),
