@@ -5,6 +5,9 @@ Two phases, so a failure leaves nothing half-done:
    If any of them fails (disk full, permissions), every staged file is removed and nobody has the message.
 2. publish: each copy is linked into place (an atomic rename-like step that practically cannot fail once
    staging worked). Should one still fail, the error names who got the message and who did not.
+Once a copy is published the message is delivered, and nothing after that reports failure: a UID that could not
+be recorded (the next uidlist sync gives it), a directory fsync, the journal or the sender's .Sent copy failing
+become warnings (logged, and kept in `Delivery.warnings`). A lock that stays busy fails with exit 75 (try again).
 
 Receipts (MDNs, RFC 8098) are filed into the recipient's .Receipts folder instead of the inbox, whichever path
 they come by, so they cost an agent no attention.
@@ -16,7 +19,7 @@ import _thread
 import os
 import time
 
-from .errors import AgentmailError, StoreIOError, UnknownRecipientError
+from .errors import EX_TEMPFAIL, AgentmailError, StoreIOError, TempFailError, UnknownRecipientError
 from .format.address import parse_address
 from .format.encoding import format_date
 from .store import registry, uidlist
@@ -38,7 +41,7 @@ VIA = {"cli": "local", "sendmail": "local", "smtp": "ESMTP", "imap": "IMAP"}
 class Delivery:
     """What happened: the message's key, and for each account the folder and file name it got."""
 
-    __slots__ = ("key", "message_id", "delivered", "sent_copy", "is_receipt")
+    __slots__ = ("key", "message_id", "delivered", "sent_copy", "is_receipt", "warnings")
 
     def __init__(self, key: str, message_id: str | None, is_receipt: bool) -> None:
         self.key = key
@@ -46,14 +49,31 @@ class Delivery:
         self.is_receipt = is_receipt
         self.delivered: dict[str, tuple[str, str]] = {}  # account -> (folder, file name)
         self.sent_copy: tuple[str, str] | None = None
+        self.warnings: list[str] = []  # bookkeeping that failed after the message was delivered
+
+
+def warn(warnings: list[str], message: str) -> None:
+    """Record and log a problem that does not undo a delivery."""
+    import logging  # only when there is something to say: logging costs start-up time
+
+    warnings.append(message)
+    logging.getLogger("agentmail.delivery").warning("agentmail: warning: %s", message)
 
 
 class PartialDeliveryError(StoreIOError):
-    def __init__(self, reason: str, delivered: list[str], missed: list[str]) -> None:
+    """Some or all copies could not be published. When nobody got the message the exit code is its cause's
+    (73 cannot create, 75 a busy lock: try again); when some did, 75 for a temporary cause, else 74."""
+
+    def __init__(self, reason: str, delivered: list[str], missed: list[str],
+                 cause: AgentmailError | None = None) -> None:
         got = ", ".join(delivered) or "nobody"
         super().__init__(f"{reason}; delivered to {got}; NOT delivered to {', '.join(missed)}")
         self.delivered = delivered
         self.missed = missed
+        if cause is not None and not delivered:
+            self.exit_code = cause.exit_code
+        elif isinstance(cause, TempFailError):
+            self.exit_code = EX_TEMPFAIL
 
 
 def resolve_recipients(cfg: Config, recipients: Iterable[str], sender: str | None = None) -> list[str]:
@@ -182,23 +202,30 @@ def sync_dir(path: str) -> None:
         raise os_error(exc, path) from exc
 
 
-def _publish(staged: Staged, maildir: Maildir, subdir: str = "new", flags: str = "") -> str:
+def _publish(staged: Staged, maildir: Maildir, subdir: str, flags: str, warnings: list[str]) -> str:
     """Link a staged file into place and give it its UID while holding the uidlist lock.
 
     Holding the lock means Dovecot (or our IMAP server) cannot see the file before its UID is recorded, so
     the message can never get two UIDs. The directory is fsynced after the lock is released (before returning,
     so the message is still durable when deliver() returns): concurrent deliveries then share fsyncs instead of
-    queueing behind each other's.
+    queueing behind each other's. Raises only before the file is linked; later problems become `warnings`.
     """
     with box_lock(maildir.path):
         lock = DotLock(os.path.join(maildir.path, uidlist.FILENAME))
         lock.acquire()
         try:
             name = staged.commit(subdir, flags, sync=False)
-            uidlist.append(maildir, [split_name(name)[0]], lock=lock)
+            try:
+                uidlist.append(maildir, [split_name(name)[0]], lock=lock)
+            except AgentmailError as exc:
+                warn(warnings, f"{maildir.path}/{subdir}/{name} is delivered but got no IMAP UID yet ({exc}); "
+                               "the next IMAP sync gives it one")
         finally:
             lock.release()
-    sync_dir(os.path.join(maildir.path, subdir))
+    try:
+        sync_dir(os.path.join(maildir.path, subdir))
+    except AgentmailError as exc:
+        warn(warnings, f"{exc}: {name} is delivered but may not survive a crash")
     return name
 
 
@@ -273,24 +300,30 @@ def deliver(cfg: Config, data: bytes, recipients: Sequence[str], *, sender: str 
     done: list[str] = []
     journal, copies = plan[0], plan[1:]
     journaled = False
-    published = 0
-    try:
-        for account, box, staged, subdir, flags in copies:
-            filename = _publish(staged, box, subdir, flags)
-            published += 1
-            if account:
-                result.delivered[account] = (staging.folder, filename)
-                done.append(account)
-            else:
-                result.sent_copy = ("Sent", filename)
-            if not journaled:
-                # The journal copy follows the first published copy: a message nobody got is not journaled,
-                # and one that fails half-way still leaves its audit copy.
+    for i, (account, box, staged, subdir, flags) in enumerate(copies):
+        try:
+            filename = _publish(staged, box, subdir, flags, result.warnings)
+        except AgentmailError as exc:
+            if account is None and done:  # the sender's .Sent copy: the message itself is delivered
+                staged.abort()
+                warn(result.warnings, f"delivered, but no copy was kept in Sent: {exc}")
+                continue
+            for _, _, rest, _, _ in (copies[i:] if journaled else plan):
+                rest.abort()
+            raise PartialDeliveryError(str(exc), done, [n for n in names if n not in done], exc) from exc
+        if account:
+            result.delivered[account] = (staging.folder, filename)
+            done.append(account)
+        else:
+            result.sent_copy = ("Sent", filename)
+        if not journaled:
+            # The journal copy follows the first published copy: a message nobody got is not journaled,
+            # and one that fails half-way still leaves its audit copy.
+            journaled = True
+            try:
                 journal[2].commit(journal[3], journal[4], sync=False)
                 sync_dir(os.path.join(journal[1].path, journal[3]))
-                journaled = True
-    except AgentmailError as exc:
-        for _, _, staged, _, _ in (copies[published:] if journaled else plan):
-            staged.abort()
-        raise PartialDeliveryError(str(exc), done, [n for n in names if n not in done]) from exc
+            except AgentmailError as exc:
+                journal[2].abort()
+                warn(result.warnings, f"delivered, but the journal copy failed: {exc}")
     return result

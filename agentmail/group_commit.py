@@ -7,7 +7,12 @@ batch of messages:
 1. stage: `delivery.stage(..., sync=False)` for every message of the batch (copies in tmp/, nothing visible);
 2. sync: one syncfs(2) of the store's file system puts every staged file on disk;
 3. publish: every file is linked into place, with one uidlist lock and append per mailbox for the whole batch;
+   the journal copies last, only for messages someone got (as deliver() does);
 4. sync again: the links are on disk. Only now are the messages acknowledged (SMTP 250).
+
+As in deliver(), a message that any recipient got is delivered: what fails after its copies are linked (a UID
+that could not be recorded, the journal copy, the last sync) is logged as a warning, never answered with an error
+that would make the client send it again.
 
 `Committer` pipelines batches on one worker thread: step 4 of a batch and step 2 of the next are the same syncfs,
 and while a batch is being synced the next one collects, so batches grow with the load and a lone message waits
@@ -22,7 +27,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .delivery import Delivery, PartialDeliveryError, Staging, box_lock, stage, sync_dir
+from .delivery import Delivery, PartialDeliveryError, Staging, box_lock, stage, sync_dir, warn
 from .errors import AgentmailError, StoreIOError
 from .store import uidlist
 from .store.dotlock import DotLock
@@ -85,19 +90,23 @@ class Batch:
         self.results: list[Result] = []
         self.stagings: list[Staging] = []
         self.index: list[int] = []  # position in `results` of each staging
-        self.failed: dict[int, str] = {}  # staging number -> why its publication failed
+        self.failed: dict[int, AgentmailError] = {}  # staging number -> why its publication failed
         self.dirs: set[str] = set()  # directories that got links
 
-    def fail_all(self, reason: str) -> None:
+    def fail_all(self, err: AgentmailError) -> None:
         for j in range(len(self.stagings)):
-            self.failed.setdefault(j, reason)
+            self.failed.setdefault(j, err)
 
     def finish(self) -> list[Result]:
-        for j, reason in self.failed.items():
+        for j, err in self.failed.items():
             st = self.stagings[j]
             st.abort()  # files not linked yet are removed; linked ones stay (they are delivered)
             done = [n for n in st.names if n in st.result.delivered]
-            self.results[self.index[j]] = PartialDeliveryError(reason, done, [n for n in st.names if n not in done])
+            missed = [n for n in st.names if n not in done]
+            if missed:
+                self.results[self.index[j]] = PartialDeliveryError(str(err), done, missed, err)
+            else:  # everyone got it: what failed afterwards must not make the client send it again
+                warn(st.result.warnings, f"delivered, but {err}")
         return self.results
 
 
@@ -116,48 +125,70 @@ def stage_batch(cfg: Config, jobs: list[dict[str, Any]], sync_files: bool) -> Ba
 
 
 def _publish_group(cfg: Config, batch: Batch, box_path: str, items: list[tuple[int, int]]) -> None:
-    """Link every staged file of one Maildir; one uidlist lock and append for all of them (none for the journal)."""
+    """Link every staged file of one Maildir; one uidlist lock and append for all of them (none for the journal).
+    Raises only if nothing was linked (the lock); a file that cannot be linked fails its own message."""
     plan = [batch.stagings[j].plan[k] for j, k in items]
     if box_path == cfg.journal_path:
-        for _, _, staged, subdir, flags in plan:
-            staged.commit(subdir, flags, sync=False)
+        for (j, _), (_, _, staged, subdir, flags) in zip(items, plan, strict=True):
+            try:
+                staged.commit(subdir, flags, sync=False)
+            except AgentmailError as exc:
+                batch.failed.setdefault(j, exc)
         return
     names: list[str] = []
+    linked: list[int] = []
     with box_lock(box_path):
         lock = DotLock(os.path.join(box_path, uidlist.FILENAME))
         lock.acquire()
         try:
             for (j, _), (account, _, staged, subdir, flags) in zip(items, plan, strict=True):
-                names.append(staged.commit(subdir, flags, sync=False))
+                try:
+                    names.append(staged.commit(subdir, flags, sync=False))
+                except AgentmailError as exc:
+                    batch.failed.setdefault(j, exc)
+                    continue
+                linked.append(j)
                 st = batch.stagings[j]
                 if account:
                     st.result.delivered[account] = (st.folder, names[-1])
                 else:
                     st.result.sent_copy = ("Sent", names[-1])
-        finally:
-            try:
-                if names:  # the linked files get their UIDs under the same lock, as in delivery._publish
+            if names:  # the linked files get their UIDs under the same lock, as in delivery._publish
+                try:
                     uidlist.append(plan[0][1], [split_name(n)[0] for n in names], lock=lock)
-            finally:
-                lock.release()
+                except AgentmailError as exc:
+                    why = f"delivered to {box_path} but got no IMAP UID yet ({exc}); the next IMAP sync gives it one"
+                    for j in dict.fromkeys(linked):
+                        warn(batch.stagings[j].result.warnings, why)
+        finally:
+            lock.release()
 
 
 def publish_batch(cfg: Config, batch: Batch) -> None:
     groups: dict[str, list[tuple[int, int]]] = {}
+    journal: list[tuple[int, int]] = []
     for j, st in enumerate(batch.stagings):
         for k, item in enumerate(st.plan):
-            groups.setdefault(item[1].path, []).append((j, k))
+            if item[1].path == cfg.journal_path:
+                journal.append((j, k))
+            else:
+                groups.setdefault(item[1].path, []).append((j, k))
     for box_path, items in groups.items():
         try:
             _publish_group(cfg, batch, box_path, items)
         except AgentmailError as exc:
             for j, _ in items:
-                batch.failed.setdefault(j, str(exc))
+                batch.failed.setdefault(j, exc)
         batch.dirs.update(os.path.join(box_path, batch.stagings[j].plan[k][3]) for j, k in items)
+    # the journal copy only of a message someone got (its staged file is removed in finish() otherwise)
+    journal = [(j, k) for j, k in journal if batch.stagings[j].result.delivered or batch.stagings[j].result.sent_copy]
+    if journal:
+        _publish_group(cfg, batch, cfg.journal_path, journal)
+        batch.dirs.update(os.path.join(cfg.journal_path, batch.stagings[j].plan[k][3]) for j, k in journal)
 
 
-def _reason(exc: AgentmailError | OSError, cfg: Config) -> str:
-    return str(os_error(exc, cfg.home)) if isinstance(exc, OSError) else str(exc)
+def _error(exc: AgentmailError | OSError, cfg: Config) -> AgentmailError:
+    return os_error(exc, cfg.home) if isinstance(exc, OSError) else exc
 
 
 def deliver_many(cfg: Config, jobs: list[dict[str, Any]], syncer: Syncer) -> list[Result]:
@@ -168,7 +199,7 @@ def deliver_many(cfg: Config, jobs: list[dict[str, Any]], syncer: Syncer) -> lis
         publish_batch(cfg, batch)
         syncer.sync(batch.dirs)
     except (AgentmailError, OSError) as exc:
-        batch.fail_all(_reason(exc, cfg))
+        batch.fail_all(_error(exc, cfg))
     return batch.finish()
 
 
@@ -211,7 +242,7 @@ class Committer:
                     self.syncer.sync(linked[0].dirs if linked else set())
                 except (AgentmailError, OSError) as exc:
                     for b in ([linked[0]] if linked else []) + [batch]:
-                        b.fail_all(_reason(exc, self.cfg))
+                        b.fail_all(_error(exc, self.cfg))
                 if linked:
                     self._answer(loop, linked[1], linked[0].finish())
                     linked = None

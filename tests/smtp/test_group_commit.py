@@ -65,14 +65,7 @@ def uids_match_files(store: Store, name: str) -> None:
     assert listed == {p.name.split(":")[0] for p in store.files(name)}, (listed, store.files(name))
 
 
-JOURNALS_REFUSED = pytest.mark.xfail(strict=True, reason=(
-    "group_commit.publish_batch links a batch's journal copies whether or not the recipients' copies are published: "
-    "when alice's uidlist lock cannot be created on the full disk, messages refused with 'disk full' (SMTP 451) stay "
-    "in the journal, and the client's retry journals them a second time"))
-
-
-@pytest.mark.parametrize("leave", [0, pytest.param(2 * disk.PAGE, marks=JOURNALS_REFUSED),
-                                   pytest.param(6 * disk.PAGE, marks=JOURNALS_REFUSED)])
+@pytest.mark.parametrize("leave", [0, 2 * disk.PAGE, 6 * disk.PAGE])
 def test_full_disk_fails_each_message_that_does_not_fit_alone(tiny_tmpfs: Path, leave: int) -> None:
     """A real full disk (a tmpfs) under a batch: every message is either delivered whole (inbox, journal, a UID) or
     refused with 'disk full' and found nowhere, not even in the journal; nothing stays in tmp/; once space is back
@@ -90,7 +83,7 @@ def test_full_disk_fails_each_message_that_does_not_fit_alone(tiny_tmpfs: Path, 
             assert not store.find("alice", f"gc-{n}@test")
         else:
             assert strip_trace(store.only("alice", f"gc-{n}@test")) == lf(jobs[n]["data"])
-    journaled = store.journal_count()  # checked last, below: see JOURNALS_REFUSED
+    journaled = store.journal_count()  # a refused message is not journaled (checked last, below)
     disk.no_partial_files(store.home)
     uids_match_files(store, "alice")
     filler.unlink()
