@@ -10,7 +10,7 @@ import os
 import time
 
 from .store import presence, registry
-from .store.dotlock import is_stale
+from .store.dotlock import break_stale, is_stale, owner_of, pid_dead
 from .store.maildir import Maildir
 
 TYPE_CHECKING = False
@@ -65,13 +65,30 @@ def cleanup(cfg: Config, dry_run: bool = False, now: float | None = None) -> lis
                 actions.append(f"remove stuck tmp file {path}")
                 if not dry_run:
                     os.unlink(path)
-        for lock in ("dovecot-uidlist.lock", "dovecot-keywords.lock"):
-            path = os.path.join(box.path, lock)
-            if os.path.exists(path) and is_stale(path):
-                actions.append(f"remove stale lock {path}")
-                if not dry_run:
-                    os.unlink(path)
+        actions += _stale_locks(box.path, LOCKS, dry_run, now)
         actions += _lock_temps(box.path, dry_run)
+    actions += _stale_locks(cfg.home, ("passwd.lock",), dry_run, now)
+    actions += _lock_temps(cfg.home, dry_run)
+    return actions
+
+
+LOCKS = ("dovecot-uidlist.lock", "dovecot-keywords.lock", "subscriptions.lock")
+
+
+def _stale_locks(root: str, names: tuple[str, ...], dry_run: bool, now: float) -> list[str]:
+    """Dot-locks whose owner is dead, or unchanged past Dovecot's 2-minute rule (dotlock.py); taken away the
+    same race-free way a writer takes one over, so a lock some process just took is never removed."""
+    actions = []
+    for name in names:
+        path = os.path.join(root, name)
+        if not is_stale(path, now):
+            continue
+        found = owner_of(path)
+        dead = found is not None and found[1] == os.uname().nodename and pid_dead(found[0])
+        why = f"pid {found[0]} is gone" if found and dead else "unchanged for 2 minutes"
+        actions.append(f"remove stale lock {path} ({why})")
+        if not dry_run:
+            break_stale(path, now)
     return actions
 
 

@@ -13,6 +13,10 @@ import sys
 
 from ..errors import EX_USAGE, AgentmailError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 FAST_SEND_FLAGS = {"--urgent": "urgent", "--no-receipt": "no_receipt"}
 
 
@@ -143,29 +147,62 @@ def os_failure(exc: OSError) -> AgentmailError:
     return StoreIOError(f"{exc.strerror or exc}{where}")
 
 
+def bug(exc: BaseException) -> int:
+    """An exception no layer turned into an AgentmailError is a bug: one line (no traceback) and EX_SOFTWARE.
+    Set AGENTMAIL_TRACEBACK=1 to see where it came from."""
+    from ..errors import EX_SOFTWARE
+
+    if os.environ.get("AGENTMAIL_TRACEBACK"):
+        import traceback
+
+        traceback.print_exception(exc)
+    text = " ".join(str(exc).split())[:300]
+    sys.stderr.write(f"agentmail: internal error (a bug in agentmail, please report it): "
+                     f"{type(exc).__name__}{': ' + text if text else ''}\n")
+    return EX_SOFTWARE
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """Never a traceback: every failure is one line on stderr and a sysexits code."""
+    try:
+        return run()
+    except AgentmailError as err:
+        return fail(err)
+    except BrokenPipeError:
+        return 0  # the reader went away (`agentmail inbox | head`)
+    except OSError as exc:
+        return fail(os_failure(exc))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        return bug(exc)
+
+
+def _main(args: list[str]) -> int:
+    if not os.environ.get("AGENTMAIL_NO_FAST_PATH"):
+        code = fast_path(args)
+        if code is not None:
+            return code
+    from .app import run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    try:
-        if not os.environ.get("AGENTMAIL_NO_FAST_PATH"):
-            try:
-                code = fast_path(args)
-            except AgentmailError as err:
-                return fail(err)
-            if code is not None:
-                return code
-        from .app import run
-
-        return run(args)
-    except OSError as exc:  # never a traceback: one line and a sysexits code
-        return fail(os_failure(exc))
+    return _guarded(lambda: _main(args))
 
 
 def sendmail_main(argv: list[str] | None = None) -> int:
     """`agentmail-sendmail`: the same as `agentmail sendmail`."""
     args = sys.argv[1:] if argv is None else argv
-    from .app import run
 
-    return run(["sendmail", *args])
+    def go() -> int:
+        from .app import run
+
+        return run(["sendmail", *args])
+
+    return _guarded(go)
 
 
 __all__ = ["main", "sendmail_main", "EX_USAGE"]

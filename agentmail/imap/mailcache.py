@@ -335,7 +335,7 @@ class MailboxCache:
         return Entry(uid, base, sys_intern(sub), info, vsize, None)
 
     # ------------------------------------------------------------------ dovecot-uidlist
-    def _read_uidlist(self) -> None:
+    def _read_uidlist(self, repaired: bool = False) -> None:
         """Parse what was appended to dovecot-uidlist since the last read (all of it after a rewrite)."""
         path = os.path.join(self.path, uidlist.FILENAME)
         try:
@@ -349,6 +349,9 @@ class MailboxCache:
             try:
                 head = uidlist.parse_header(header)
             except uidlist.UidListError as exc:
+                if not repaired:  # rebuilt under the lock as Dovecot does (store/uidlist.py), then read afresh
+                    self._repair_uidlist()
+                    return
                 raise ImapNo(f"Damaged {uidlist.FILENAME}: {exc}", "SERVERBUG") from None
             if head.uidvalidity != self.uidvalidity and self.uidvalidity:
                 self._reset()  # a new UIDVALIDITY: every cached UID is void (RFC 3501 2.3.1.1)
@@ -384,6 +387,14 @@ class MailboxCache:
             return
         self._ul_offset = 0
         self._read_uidlist()
+
+    def _repair_uidlist(self) -> None:
+        try:
+            uidlist.sync(self.maildir)
+        except AgentmailError as exc:
+            raise ImapNo(f"Cannot repair {uidlist.FILENAME}: {exc}", "SERVERBUG") from None
+        self._ul_offset = 0
+        self._read_uidlist(repaired=True)
 
     def _create_uidlist(self) -> None:
         path = os.path.join(self.path, uidlist.FILENAME)
