@@ -15,20 +15,27 @@ if TYPE_CHECKING:
     from .mailbox import Item
 
 
+def is_all(text: str) -> bool:
+    """Does a recipient (a name or an address) name the broadcast list?"""
+    return text.split("@")[0].strip().lower() == registry.BROADCAST
+
+
 def send(cfg: Config, sender: str, to: Sequence[str], title: str, body: str, *, cc: Sequence[str] = (),
          urgent: bool = False, receipt: bool = True, attachments: Sequence[Attachment] = (),
          in_reply_to: str | None = None, references: Sequence[str] = (), date: float | None = None) -> Delivery:
     """Build a postcard from `sender` and deliver it. Recipients are checked before anything is built."""
     if not to:
         raise UsageError("no recipient given: TO names at least one account (or `all`)")
-    broadcast = any(t.split("@")[0].strip().lower() == registry.BROADCAST for t in [*to, *cc])
+    broadcast = any(is_all(t) for t in [*to, *cc])
     to_names = resolve_recipients(cfg, to, sender)
     cc_names = resolve_recipients(cfg, cc, sender) if cc else []
 
     def header_addresses(texts: Sequence[str], names: list[str]) -> list[str]:
-        # the header names the list (all@...) rather than every member
-        if any(t.split("@")[0].strip().lower() == registry.BROADCAST for t in texts):
-            return [cfg.address(registry.BROADCAST)]
+        # the header names the list (all@...) rather than every member, and whoever else was named with it
+        if any(is_all(t) for t in texts):
+            others = [t for t in texts if not is_all(t)]
+            named = resolve_recipients(cfg, others, sender) if others else []
+            return [cfg.address(n) for n in dict.fromkeys([registry.BROADCAST, *named])]
         return [cfg.address(n) for n in names]
 
     draft = Draft(

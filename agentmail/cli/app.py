@@ -11,7 +11,6 @@ import click
 from .. import config
 from ..errors import EX_USAGE, AgentmailError, UsageError
 from . import render
-from . import sent_line as _sent_line
 
 
 class Ctx:
@@ -160,9 +159,10 @@ def send(c: Ctx, to: str, title: str, body: str | None, urgent: bool, attach: tu
     from ..compose import send as do_send
     from . import read_body
 
-    result = do_send(c.cfg, c.me(), _split([to]), title, read_body(body), cc=_split(cc), urgent=urgent,
+    to_names, cc_names = _split([to]), _split(cc)
+    result = do_send(c.cfg, c.me(), to_names, title, read_body(body), cc=cc_names, urgent=urgent,
                      receipt=not no_receipt, attachments=_attachments(attach))
-    out(_sent_line(result.key, list(result.delivered)))
+    out(render.sent_line(result.key, list(result.delivered), render.names_all(to_names + cc_names)))
 
 
 @cli.command()
@@ -178,7 +178,7 @@ def reply(c: Ctx, msg_id: str, body: str | None, urgent: bool) -> None:
 
     me = c.me()
     result = do_reply(c.cfg, me, find(c.cfg, me, msg_id), read_body(body), urgent=urgent)
-    out(_sent_line(result.key, list(result.delivered)))
+    out(render.sent_line(result.key, list(result.delivered)))
 
 
 @cli.command()
@@ -192,7 +192,7 @@ def broadcast(c: Ctx, title: str, body: str | None, urgent: bool) -> None:
     from . import read_body
 
     result = do_broadcast(c.cfg, c.me(), title, read_body(body), urgent=urgent)
-    out(_sent_line(result.key, list(result.delivered)))
+    out(render.sent_line(result.key, list(result.delivered), to_all=True))
 
 
 # ---------------------------------------------------------------- reading
@@ -247,9 +247,9 @@ def read(c: Ctx, msg_id: str, as_json: bool) -> None:
 
 
 def render_card(shown: dict[str, Any]) -> str:
-    head = [f"From: {shown['from_address']}", f"To: {', '.join(shown['to'])}"]
+    head = [f"From: {shown['from_address']}", f"To: {', '.join(shown['to_addresses'])}"]
     if shown["cc"]:
-        head.append(f"Cc: {', '.join(shown['cc'])}")
+        head.append(f"Cc: {', '.join(shown['cc_addresses'])}")
     head += [f"Date: {shown['date']}", f"Title: {shown['title']}",
              f"Id: {shown['id']}" + (" [URGENT]" if shown["urgent"] else "")]
     if shown["in_reply_to"]:
@@ -305,8 +305,9 @@ def receipts(c: Ctx, limit: int, as_json: bool) -> None:
 
     rows = list_receipts(c.cfg, c.me(), limit)
     if as_json:
-        emit_json([{"reader": render.short_name(c.cfg, r.reader), "disposition": r.disposition,
-                    "original_id": r.original_key[:8], "original_key": r.original_key, "at": round(r.at, 3)}
+        emit_json([{"reader": render.short_name(c.cfg, r.reader), "reader_address": render.bare_address(r.reader),
+                    "disposition": r.disposition, "original_id": r.original_key[:8], "original_key": r.original_key,
+                    "at": round(r.at, 3)}
                    for r in rows])
         return
     if not rows:

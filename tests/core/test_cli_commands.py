@@ -182,7 +182,7 @@ def test_reply_threads(am, home: Path) -> None:
 def test_broadcast_one_copy_per_agent_but_sender(am, home: Path) -> None:
     setup_accounts(home, "alice", "bob", "carol", "dave")
     res = am("--as", "alice", "broadcast", "Freeze", "-", input="main is frozen until 5pm").ok()
-    assert res.out.strip().endswith("to bob, carol, dave")
+    assert re.fullmatch(r"sent [0-9a-f]{8} to all: bob, carol, dave\n", res.out)
     for name in ("bob", "carol", "dave"):
         msg = parse(only(files(inbox_of(home, name))))
         assert msg["To"] == f"all@{DOMAIN}"
@@ -222,11 +222,12 @@ def test_inbox_lines_announce_all_folder_limit_json(am, home: Path) -> None:
     assert am("--as", "alice", "inbox").ok().out.strip() == "no unread postcards"
     rows = json.loads(am("--as", "bob", "inbox", "--all", "--json").ok().out)
     assert len(rows) == 4
-    keys = ["id", "key", "message_id", "folder", "from", "from_address", "to", "title", "urgent", "date",
-            "delivered_at", "seen", "flagged", "new"]
+    keys = ["id", "key", "message_id", "folder", "from", "from_address", "to", "to_addresses", "title", "urgent",
+            "date", "delivered_at", "seen", "flagged", "new"]
     for row in rows:
         assert list(row) == keys
-        assert row["from"] == "alice" and row["folder"] == "INBOX"
+        assert row["from"] == "alice" and row["from_address"] == f"alice@{DOMAIN}" and row["folder"] == "INBOX"
+        assert row["to"] == ["bob"] and row["to_addresses"] == [f"bob@{DOMAIN}"]
     assert [r["title"] for r in rows][0] == "Blocked"  # --all is newest first
     assert sum(r["seen"] for r in rows) == 1
     assert json.loads(am("--as", "alice", "inbox", "--json").ok().out) == []
@@ -284,9 +285,11 @@ def test_log_since_limit_json_and_receipt_status(am, home: Path) -> None:
     rows = json.loads(am("--as", "alice", "log", "--json").ok().out)[1:]
     assert [r["id"] for r in rows] == [c, b, a]
     for row in rows:
-        assert list(row) == ["id", "key", "title", "sent_at", "to", "urgent", "receipt_requested",
+        assert list(row) == ["id", "key", "title", "sent_at", "to", "to_addresses", "urgent", "receipt_requested",
                              "in_reply_to_id", "receipts"]
-    assert rows[2]["receipts"][0]["reader"] == "bob" and rows[2]["receipts"][0]["disposition"] == "displayed"
+    assert rows[2]["to"] == ["bob"] and rows[2]["to_addresses"] == [f"bob@{DOMAIN}"]
+    assert rows[2]["receipts"][0] == {"reader": "bob", "reader_address": f"bob@{DOMAIN}",
+                                      "disposition": "displayed", "at": rows[2]["receipts"][0]["at"]}
     assert json.loads(am("--as", "alice", "log", "--since", "1h", "--json").ok().out) != []
     # a postcard sent two hours ago falls outside --since 1h
     sent_box = inbox_of(home, "alice", "Sent")
@@ -307,8 +310,9 @@ def test_receipts_command(am, home: Path) -> None:
     assert re.fullmatch(rf"{sid} displayed by bob \d+[smhd] ago\n", am("--as", "alice", "receipts").ok().out)
     rows = json.loads(am("--as", "alice", "receipts", "--json").ok().out)
     assert len(rows) == 1
-    assert list(rows[0]) == ["reader", "disposition", "original_id", "original_key", "at"]
+    assert list(rows[0]) == ["reader", "reader_address", "disposition", "original_id", "original_key", "at"]
     assert rows[0]["original_id"] == sid and rows[0]["reader"] == "bob"
+    assert rows[0]["reader_address"] == f"bob@{DOMAIN}"
 
 
 def test_clerk_pending_file_surface(am, home: Path) -> None:
@@ -321,15 +325,16 @@ def test_clerk_pending_file_surface(am, home: Path) -> None:
     cards = json.loads(am("--as", "bob", "clerk", "pending", "--json").ok().out)
     assert {c["title"] for c in cards} == {"FYI: lint fixed", "Which port?"}
 
-    am("--as", "bob", "clerk", "file", routine).ok()
+    # a short prefix is answered with the whole short id
+    assert am("--as", "bob", "clerk", "file", routine[:4]).ok().out == f"filed {routine} to Todo\n"
     filed = only(files(inbox_of(home, "bob", "Todo")))
     assert flags_of(filed).startswith("S") and keyword_names(filed) == {"$MDNSent"}
     assert (inbox_of(home, "bob", "Todo") / "dovecot-keywords").is_file()
     receipts = [parse(p) for p in files(inbox_of(home, "alice", "Receipts"))]
     assert len(receipts) == 1 and b"processed" in receipts[0].as_bytes()
 
-    out = am("--as", "bob", "clerk", "surface", question).ok().out
-    assert out.startswith("SURFACED") and "8080 or 9090?" in out
+    out = am("--as", "bob", "clerk", "surface", question[:5]).ok().out
+    assert out.startswith("SURFACED") and "8080 or 9090?" in out and f"\nId: {question}\n" in out
     surfaced = only(files(inbox_of(home, "bob")))
     assert flags_of(surfaced)[:2] == "FS" and keyword_names(surfaced) == {"$MDNSent"}
     receipts = [parse(p).as_bytes() for p in files(inbox_of(home, "alice", "Receipts"))]
@@ -356,7 +361,8 @@ def test_login_info(am, home: Path) -> None:
     assert alice["password"] not in (home / "passwd").read_text()
     text = am("login-info", "alice").ok().out
     assert f"password  {alice['password']}" in text and "user      alice" in text
-    am("login-info", "nobody-here").fails(67)
+    err = am("login-info", "nobody-here").fails(67).err
+    assert err == "agentmail: no such account: nobody-here (create it with `agentmail register nobody-here`)\n"
 
 
 def test_init_marked_block(am, tmp_path: Path) -> None:
@@ -364,34 +370,39 @@ def test_init_marked_block(am, tmp_path: Path) -> None:
     (project / ".git").mkdir(parents=True)
     (project / "sub").mkdir()
     res = am("init", cwd=project / "sub").ok()  # finds the project root through .git
-    agents = project / "AGENTS.md"
-    assert res.out.strip() == f"added: {agents}"
+    claude, agents = project / "CLAUDE.md", project / "AGENTS.md"
+    assert res.out.split("\n") == [f"added: {claude}", f"added: {agents}", ""]
+    assert sorted(p.name for p in project.iterdir()) == [".git", "AGENTS.md", "CLAUDE.md", "sub"]
+    assert list((project / "sub").iterdir()) == []
     text = agents.read_text()
+    assert claude.read_text() == text
     assert text.count("<!-- agentmail:begin") == 1 and text.count("<!-- agentmail:end -->") == 1
-    assert am("init", cwd=project).ok().out.strip() == f"unchanged: {agents}"
+    assert am("init", cwd=project).ok().out == f"unchanged: {claude}\nunchanged: {agents}\n"
     assert agents.read_text() == text
     # a user edit inside the block is kept without --force and replaced with it; text outside survives
     agents.write_text("# My project\n\n" + text.replace("Coordinating", "Coordinating (edited)") + "\nafter\n")
-    assert am("init", cwd=project).ok().out.strip().startswith("kept")
+    assert am("init", cwd=project).ok().out == (f"unchanged: {claude}\n"
+                                                 f"kept (differs; --force rewrites it): {agents}\n")
     assert "(edited)" in agents.read_text()
-    assert am("init", "--force", cwd=project).ok().out.strip() == f"rewrote: {agents}"
+    assert am("init", "--force", cwd=project).ok().out == f"unchanged: {claude}\nrewrote: {agents}\n"
     forced = agents.read_text()
     assert "(edited)" not in forced and forced.startswith("# My project\n") and forced.rstrip().endswith("after")
     assert forced.count("<!-- agentmail:begin") == 1
-    # existing CLAUDE.md and GEMINI.md are picked instead of creating AGENTS.md
+    # existing CLAUDE.md and GEMINI.md get the block after their text; AGENTS.md is created next to them
     other = tmp_path / "other"
     (other / ".git").mkdir(parents=True)
     (other / "CLAUDE.md").write_text("# Claude\n")
     (other / "GEMINI.md").write_text("")
     out = am("init", cwd=other).ok().out.strip().split("\n")
-    assert out == [f"added: {other / 'CLAUDE.md'}", f"added: {other / 'GEMINI.md'}"]
-    assert not (other / "AGENTS.md").exists()
+    assert out == [f"added: {other / name}" for name in ("CLAUDE.md", "AGENTS.md", "GEMINI.md")]
     assert (other / "CLAUDE.md").read_text().startswith("# Claude\n\n<!-- agentmail:begin")
+    assert (other / "GEMINI.md").read_text() == (other / "AGENTS.md").read_text() == text
     # --path writes exactly that file
     target = tmp_path / "notes" / "HINT.md"
     target.parent.mkdir()
     assert am("init", "--path", str(target), cwd=other).ok().out.strip() == f"added: {target}"
     assert "agentmail:begin" in target.read_text()
+    assert not (tmp_path / "notes" / "CLAUDE.md").exists()
 
 
 def test_cleanup_never_touches_mail(am, home: Path) -> None:
