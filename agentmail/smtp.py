@@ -44,6 +44,9 @@ NULL_SENDER = "<>"  # aiosmtpd keeps the null reverse-path (RFC 5321 4.5.5) as t
 MAX_RECIPIENTS = 100  # RFC 5321 4.5.3.1.8: at least 100 must be accepted
 AUTH_FAIL_DELAY = 1.0
 MAX_AUTH_FAILURES = 3  # failed AUTH per connection before 421 and close, as IMAP's max_failures
+MAX_AUTHOR_FIELD = 998  # characters in a From/Sender value: RFC 5322 2.1.1's line; one mailbox fits with room
+INLINE_BYTES = 64 * 1024  # messages up to this size are checked on the event loop when their From is plain
+NEEDS_PARSER = "needs the parser"  # check_from(parse=False): the full check must run in a worker
 _SPECIALS = frozenset(' \t"\\()<>[]:;,')  # anything needing the full parser (quoting, source routes, lists)
 
 # aiosmtpd warns on every connection that AUTH without TLS is risky: on loopback that is the design.
@@ -296,9 +299,10 @@ class Handler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
-    def check_from(self, user: str, data: bytes) -> str | None:
+    def check_from(self, user: str, data: bytes, parse: bool = True) -> str | None:
         """Why the header From/Sender may not be sent by `user`, or None when they are fine: each field once
-        (RFC 5322 3.6), naming exactly one mailbox, the login's own (or one of its aliases)."""
+        (RFC 5322 3.6), naming exactly one mailbox, the login's own (or one of its aliases). With parse=False,
+        NEEDS_PARSER when a field is not in the plain form the fast path reads."""
         problem = header_problem(data)
         if problem:
             return f"554 5.6.0 {problem}"
@@ -312,6 +316,11 @@ class Handler:
             for value in values:
                 if is_plain(value, own):
                     continue  # `own@domain` or `Plain Name <own@domain>`: the common case, without the parser
+                if not parse:
+                    return NEEDS_PARSER
+                if len(value) > MAX_AUTHOR_FIELD:  # the parser is quadratic on some inputs: bound its work
+                    return (f"554 5.6.0 {field}: is {len(value)} characters long; one mailbox needs at most "
+                            f"{MAX_AUTHOR_FIELD}")
                 try:
                     addrs = mailboxes(value)
                 except DataError as err:
@@ -328,18 +337,34 @@ class Handler:
                     return f"554 5.6.0 {field}: names {len(addrs)} mailboxes; it must name exactly one, {own}"
         return None
 
+    def prepare(self, user: str, data: bytes, rcpts: list[str], now: float,
+                parse: bool = True) -> tuple[str | None, bytes]:
+        """(the refusal or None, the message to deliver): the From/Sender check, then Date and Message-ID added
+        (RFC 6409 8.2, 8.3) before deliver() makes the copies, so every copy (each inbox of `all`, the journal)
+        has the same id. With parse=False, (NEEDS_PARSER, data) when the full check is needed."""
+        refusal = self.check_from(user, data, parse)
+        if refusal:
+            return refusal, data
+        own = self.cfg.address(user)
+        return None, add_fields(data, missing_fields(data, sender=own, recipients=rcpts, domain=self.cfg.domain,
+                                                     now=now))
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         user = _user(session)
         data = envelope.original_content or b""
-        refusal = self.check_from(user, data)
+        mail_from = "" if envelope.mail_from == NULL_SENDER else (envelope.mail_from or "")
+        rcpts, now = list(envelope.rcpt_tos), time.time()
+        refusal: str | None = NEEDS_PARSER
+        if len(data) <= INLINE_BYTES:  # the common small, plain message: no hop to a worker thread
+            refusal, data = self.prepare(user, data, rcpts, now, parse=False)
+        if refusal is NEEDS_PARSER:
+            # the RFC 5322 parser (tens of ms on a hostile field) and big headers run off the event loop, so one
+            # client cannot stall the others
+            loop = asyncio.get_running_loop()
+            refusal, data = await loop.run_in_executor(self.service.executor, self.prepare, user, data, rcpts, now)
         if refusal:
             log.warning("smtp %s %s: %s", _peer(session), user, refusal)
             return refusal
-        mail_from = "" if envelope.mail_from == NULL_SENDER else (envelope.mail_from or "")
-        # RFC 6409 8.2, 8.3: Date and Message-ID are added here, before deliver() makes the copies, so every
-        # copy (each inbox of `all`, the journal) has the same id, and a reply can point at it
-        data = add_fields(data, missing_fields(data, sender=self.cfg.address(user), recipients=envelope.rcpt_tos,
-                                               domain=self.cfg.domain, now=time.time()))
         # RFC 3848 / RFC 6531 3.7.4: the WITH protocol name says authenticated, TLS, UTF-8
         proto = ("UTF8SMTP" if envelope.smtp_utf8 else "ESMTP") + ("S" if session.ssl else "") + "A"
         # the EHLO name goes into the Received field: printable ASCII only, so it can never break the header

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..errors import DataError
 from .encoding import content_key, format_date, sha256
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 # RFC 5322 3.2.3 atext and the space between atoms: a display name made of these alone needs no parser
 _ATEXT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~ ")
 _registry: HeaderRegistry | None = None
+_FIELD_RES: dict[tuple[str, ...], re.Pattern[bytes]] = {}
 
 
 def header_end(data: bytes) -> int:
@@ -36,25 +39,25 @@ def header_end(data: bytes) -> int:
     return len(data) if end < 0 else end
 
 
+def _field_re(names: tuple[str, ...]) -> re.Pattern[bytes]:
+    pattern = _FIELD_RES.get(names)
+    if pattern is None:
+        alts = b"|".join(re.escape(n.encode()) for n in names)
+        # a field line, then its continuation lines (RFC 5322 2.2.3); no backtracking, so linear in the header
+        pattern = _FIELD_RES[names] = re.compile(rb"^(?:" + alts + rb")[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)",
+                                                 re.M | re.I)
+    return pattern
+
+
 def header_values(data: bytes, names: tuple[str, ...]) -> list[str]:
     """Every value of the header fields `names` (lowercase) in the header section, unfolded (RFC 5322 2.2.3).
-    Bytes that are not UTF-8 come back as surrogate escapes."""
+    Bytes that are not UTF-8 come back as surrogate escapes. A regular expression, not a loop over lines: a
+    10 MiB header is read in milliseconds."""
     out: list[str] = []
-    current: list[str] | None = None
-    for raw in data[:header_end(data)].split(b"\n"):
-        line = raw.rstrip(b"\r").decode("utf-8", "surrogateescape")
-        if line[:1] in (" ", "\t"):
-            if current is not None:
-                current.append(line)
-            continue
-        if current is not None:
-            out.append(" ".join(current))
-            current = None
-        field, colon, rest = line.partition(":")
-        if colon and field.strip().lower() in names:
-            current = [rest.strip()]
-    if current is not None:
-        out.append(" ".join(current))
+    for match in _field_re(names).finditer(data, 0, header_end(data)):
+        lines = match.group(1).split(b"\n")
+        value = b" ".join(line.rstrip(b"\r") for line in lines).strip()
+        out.append(value.decode("utf-8", "surrogateescape"))
     return out
 
 

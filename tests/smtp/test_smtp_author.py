@@ -8,8 +8,10 @@ import pytest
 
 from agentmail.errors import DataError
 from agentmail.format.submission import is_plain, mailboxes
+from agentmail.store import passwd, registry
+from tests.support.store import Store
 
-from .conftest import Server, lf, marker, strip_trace
+from .conftest import Server, lf, marker, start_server, strip_trace
 from .wire import Raw
 
 OWN = b"alice@agents.localhost"
@@ -142,3 +144,56 @@ def test_mailboxes_reads_obsolete_but_unambiguous_syntax() -> None:
     assert mailboxes("alice@agents.localhost, ") == ["alice@agents.localhost"]  # RFC 5322 4.4 obs-mbox-list
     assert mailboxes("<@relay.example:alice@agents.localhost>") == ["alice@agents.localhost"]  # obs-route
     assert mailboxes('"a \\" b" <alice@agents.localhost>') == ["alice@agents.localhost"]
+
+
+def test_old_name_after_rename_is_still_own(fresh_store: Store) -> None:
+    """A renamed account's old address is an alias of it: the login may use it in From, others may not."""
+    registry.rename_account(fresh_store.cfg, "alice", "alicia")
+    fresh_store.passwords["alicia"] = passwd.password_for(fresh_store.cfg, "alicia")
+    server = start_server(fresh_store)
+    try:
+        tag = marker()
+        with Raw(server) as raw:
+            raw.auth("alicia")
+            data = letter(b"From: Alice <alice@agents.localhost>\r\n", tag)
+            assert raw.submit(data, sender="alicia", rcpts=("carol",)).startswith(b"250")
+        with Raw(server) as raw:
+            raw.auth("bob")
+            reply = raw.submit(letter(b"From: alice@agents.localhost\r\n", tag + "-b"), sender="bob", rcpts=("carol",))
+            assert reply.startswith(b"550 5.7.1 From: <alice@agents.localhost> is not bob@agents.localhost")
+    finally:
+        assert server.stop() == 0
+    assert strip_trace(fresh_store.only("carol", tag)) == lf(data) and fresh_store.find("carol", tag + "-b") == []
+
+
+def test_overlong_or_hostile_from_refused(server: Server) -> None:
+    """The parser is quadratic on some inputs: a From it would have to read that is longer than one line (998) is
+    refused unread, and a hostile one within it (a run of quotes costs the parser ~0.1 s) is refused after
+    parsing, off the event loop. (A long plain `Name <own>` needs no parser and is accepted.)"""
+    tag = marker()
+    with Raw(server) as raw:
+        raw.auth("alice")
+        long_name = b'From: "' + b"A" * 1000 + b'" <alice@agents.localhost>\r\n'
+        reply = raw.submit(letter(long_name, tag), sender="alice", rcpts=("carol",))
+        assert reply.startswith(b"554 5.6.0 From: is 1027 characters long; one mailbox needs at most 998"), reply
+        hostile = b"From: " + b'"' * 990 + b"\r\n"
+        assert raw.submit(letter(hostile, tag), sender="alice", rcpts=("carol",)).startswith(b"554 5.6.0 From:")
+        assert raw.cmd(b"NOOP").startswith(b"250")
+    assert server.store.find("carol", tag) == []
+
+
+@pytest.mark.parametrize(("frm", "code"), [(b"Alice <alice@agents.localhost>", b"250"),
+                                           (b"bob@agents.localhost", b"550"),
+                                           (b'"Liddell, Alice" <alice@agents.localhost>', b"250")])
+def test_big_header_checked_in_a_worker(server: Server, frm: bytes, code: bytes) -> None:
+    """A 2 MiB header (past the size checked on the event loop) with the From field last."""
+    tag = marker()
+    head = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"f" * 60) for i in range(30_000)) + b"From: " + frm + b"\r\n"
+    data = letter(head, tag)
+    with Raw(server) as raw:
+        raw.auth("alice")
+        assert raw.submit(data, sender="alice", rcpts=("carol",)).startswith(code)
+    if code == b"250":
+        assert strip_trace(server.store.only("carol", tag)) == lf(data)
+    else:
+        assert server.store.find("carol", tag) == []
