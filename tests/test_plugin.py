@@ -23,7 +23,7 @@ import pytest
 from tests.support.tools import need
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGIN_DIRS = (".claude-plugin", "hooks", "plugin")
+PLUGIN_DIRS = (".claude-plugin", "hooks", "plugin", "agents")
 WRAPPER = "hooks/agentmail-hook"
 EVENTS = {
     "SessionStart": "session-start",
@@ -102,22 +102,22 @@ def component_paths(value: str | list[str]) -> list[str]:
     return paths
 
 
-def test_manifest_points_at_the_components_under_plugin() -> None:
+def test_manifest_points_at_the_components() -> None:
     manifest = load_json(".claude-plugin/plugin.json")
-    # Nothing sits at the default top-level locations, so the manifest must name the plugin/ ones.
-    for default in ("commands", "agents", "skills"):
+    # Commands and skills live under plugin/ and the manifest names them; nothing sits at those default top-level
+    # locations, which would be loaded as well.
+    for default in ("commands", "skills"):
         assert not (ROOT / default).exists(), f"{default}/ at the top level would be loaded as well"
     (commands,) = component_paths(manifest["commands"])
     assert (ROOT / commands).is_dir()
     assert sorted(p.stem for p in (ROOT / commands).glob("*.md")) == sorted(COMMANDS)
-    # `agents` takes agent files, not a directory ("agents: Invalid input" otherwise).
-    agents = component_paths(manifest["agents"])
-    assert isinstance(manifest["agents"], list)
-    for agent in agents:
-        assert agent.endswith(".md") and (ROOT / agent).is_file()
-    assert sorted(agents) == sorted(f"./{p.relative_to(ROOT)}" for p in (ROOT / "plugin/agents").glob("*.md"))
     (skills,) = component_paths(manifest["skills"])
     assert (ROOT / skills / "agentmail" / "SKILL.md").is_file()
+    # The subagent sits in the default agents/ directory and the manifest does not name it: `agents` in plugin.json
+    # takes only .md files, and `claude plugin details` does not count agents given that way ("Agents (0)").
+    assert "agents" not in manifest
+    assert sorted(p.name for p in (ROOT / "agents").iterdir()) == ["clerk.md"]
+    assert not (ROOT / "plugin" / "agents").exists()
 
 
 def test_marketplace_lists_the_plugin_at_the_repository_root() -> None:
@@ -131,6 +131,56 @@ def test_marketplace_lists_the_plugin_at_the_repository_root() -> None:
     plugin_root = (ROOT / entry["source"]).resolve()
     assert plugin_root == ROOT
     assert json.loads((plugin_root / ".claude-plugin/plugin.json").read_text())["name"] == entry["name"]
+
+
+def claude_env(home: Path) -> dict[str, str]:
+    """A throw-away HOME for the real `claude` CLI, without telemetry or update checks."""
+    return {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+            "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+
+
+def shipped_copy(dest: Path) -> Path:
+    """The files a clone of this repository has (tracked, or new and not ignored), not .venv or caches: what
+    `claude plugin install` copies for a user."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        src = ROOT / rel
+        if src.is_file() and not src.is_symlink():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def test_claude_plugin_details_lists_every_component(tmp_path: Path) -> None:
+    """The real Claude Code CLI validates the marketplace and the plugin, installs it into a throw-away HOME, and
+    counts every component: the skill and the slash commands, the clerk subagent, the five hooks."""
+    claude = need("claude")["claude"]
+    source = shipped_copy(tmp_path / "agentmail")
+    env = claude_env(tmp_path / "home")
+    (tmp_path / "home").mkdir()
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([claude, "plugin", *args], capture_output=True, text=True, env=env, cwd=tmp_path,
+                              timeout=120)
+        assert proc.returncode == 0, f"claude plugin {' '.join(args)}: {proc.stdout}{proc.stderr}"
+        return proc.stdout + proc.stderr
+
+    assert "Validation passed" in run("validate", str(source))
+    assert "Validation passed" in run("validate", str(source / ".claude-plugin" / "plugin.json"))
+    run("marketplace", "add", str(source))
+    run("install", "agentmail@agentmail")
+    details = run("details", "agentmail")
+    inventory = {}
+    for match in re.finditer(r"^  (Skills|Agents|Hooks) \((\d+)\)(?:  (.*?))?(?:  \(.*\))?$", details, re.M):
+        names = [n.strip() for n in (match.group(3) or "").split(",") if n.strip()]
+        assert len(names) == int(match.group(2)), match.group(0)
+        inventory[match.group(1)] = sorted(names)
+    assert inventory == {
+        "Skills": sorted([*COMMANDS, "agentmail"]),
+        "Agents": ["clerk"],
+        "Hooks": sorted(EVENTS),
+    }, details
 
 
 def hook_commands() -> list[tuple[str, dict]]:
@@ -171,7 +221,7 @@ def test_slash_commands_have_frontmatter_and_run_agentmail() -> None:
 
 
 def test_clerk_subagent() -> None:
-    fields, body = frontmatter(ROOT / "plugin/agents/clerk.md")
+    fields, body = frontmatter(ROOT / "agents/clerk.md")
     assert fields["name"] == "clerk"
     assert fields["description"]
     assert [t.strip() for t in fields["tools"].split(",")] == ["Bash"]
@@ -200,11 +250,12 @@ def test_skill() -> None:
 def test_the_subagent_is_called_by_its_plugin_name() -> None:
     """Whatever tells the agent to call the clerk (skill, commands, docs, hook output) names it as Claude Code does."""
     manifest = load_json(".claude-plugin/plugin.json")
-    fields, _ = frontmatter(ROOT / "plugin/agents/clerk.md")
+    fields, _ = frontmatter(ROOT / "agents/clerk.md")
     qualified = f"{manifest['name']}:{fields['name']}"
     assert qualified == "agentmail:clerk"
     texts = [
         *ROOT.joinpath("plugin").rglob("*.md"),
+        *ROOT.joinpath("agents").rglob("*.md"),
         ROOT / "docs/claude-code.md",
         *ROOT.joinpath("agentmail").rglob("*.py"),
     ]

@@ -48,7 +48,7 @@ def login_info(c: Ctx, name: str | None, as_json: bool) -> None:
 @click.option("--path", "path", type=click.Path(dir_okay=False), help="Write the hint into this file only.")
 @click.option("--force", is_flag=True, help="Rewrite an existing agentmail block.")
 def init(path: str | None, force: bool) -> None:
-    """Add the agentmail coordination hint to AGENTS.md / CLAUDE.md / GEMINI.md (idempotent)."""
+    """Add the coordination hint at the project root to CLAUDE.md, AGENTS.md and an existing GEMINI.md (idempotent)."""
     from ..project_hint import install_hint
 
     for target, action in install_hint(path, force=force):
