@@ -68,9 +68,27 @@ def pattern_regex(reference: str, pattern: str) -> Pattern:
     return Pattern(reference, pattern)
 
 
-def list_attributes(box: MailboxInfo, all_boxes: Sequence[MailboxInfo], special_use: bool = True) -> list[str]:
-    prefix = box.name + DELIMITER
-    children = any(b.name.startswith(prefix) for b in all_boxes)
+def parents(boxes: Sequence[MailboxInfo]) -> set[str]:
+    """Every name that has a child among ``boxes``: one pass, so LIST is not quadratic in mailboxes."""
+    out: set[str] = set()
+    for b in boxes:
+        name = b.name
+        while (cut := name.rfind(DELIMITER)) > 0:
+            name = name[:cut]
+            if name in out:
+                break
+            out.add(name)
+    return out
+
+
+def list_attributes(box: MailboxInfo, all_boxes: Sequence[MailboxInfo], special_use: bool = True,
+                    having_children: set[str] | None = None) -> list[str]:
+    """``having_children`` is ``parents(all_boxes)``, when the caller lists many boxes."""
+    if having_children is not None:
+        children = box.name in having_children
+    else:
+        prefix = box.name + DELIMITER
+        children = any(b.name.startswith(prefix) for b in all_boxes)
     attrs = ["\\HasChildren" if children else "\\HasNoChildren"]
     if not box.selectable:
         attrs.insert(0, "\\Noselect")

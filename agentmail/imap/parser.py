@@ -59,6 +59,11 @@ class CommandParser:
         self.closed = False  # set after a fatal error; nothing more is parsed
 
     # ---------------------------------------------------------------- public API
+    def set_max_literal(self, max_literal: int) -> None:
+        """Change the literal cap (the server raises it after login), and the command cap with it."""
+        self.max_command += max_literal - self.max_literal
+        self.max_literal = max_literal
+
     def receive_data(self, data: bytes) -> None:
         if not self.closed:
             self._buf += data

@@ -145,6 +145,18 @@ class StatusResponse(Response):
         return head + b"\r\n"
 
 
+@dataclass(frozen=True)
+class Pause(Response):
+    """Nothing on the wire: a point inside a long command (SEARCH over every message, COPY of 10,000)
+    where the IO layer may stop pulling and give the worker to other clients for a while."""
+
+    def to_bytes(self) -> bytes:
+        return b""
+
+
+PAUSE = Pause()
+
+
 def ok(tag: str | None, text: str, code: ResponseCode | None = None) -> StatusResponse:
     return StatusResponse("OK", text, code, tag)
 

@@ -22,7 +22,7 @@ from .fetchatt import FetchAtt
 from .fetchplan import ENVELOPE, FLAGS, INTERNALDATE, SIZE, UID, WHOLE, FetchPlan
 from .lexer import MONTHS
 from .mime import parse_message
-from .search import SearchMessage, search
+from .search import SearchMessage, compile_key
 from .seqset import SequenceSet
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 RECENT = "\\Recent"
 RECENT_SET = frozenset({RECENT})
+EXPUNGED = "EXPUNGEISSUED"  # RFC 5530: the backend's code for a message gone meanwhile
+BATCH = 64  # messages per backend call in COPY / MOVE / EXPUNGE, the worker free for others in between
 
 
 def internaldate(when: dt.datetime) -> str:
@@ -280,7 +282,13 @@ class SelectedMailbox:
             else:
                 flags = given
             if flags != info.flags:
-                session.backend.set_flags(account, self.name, uid, flags)
+                try:
+                    session.backend.set_flags(account, self.name, uid, flags)
+                except ImapNo as err:
+                    if err.code is None or err.code.name != EXPUNGED:
+                        raise
+                    continue  # expunged by another client meanwhile (e.g. between two pauses): skipped
+                yield r.PAUSE  # a rename each: 10,000 of them take a while, let others in between
             self.flags[seq - 1] = flags
             self.keywords.update(f for f in flags if not f.startswith("\\"))
             if not cmd.silent:
@@ -292,33 +300,38 @@ class SelectedMailbox:
             yield r.FetchResponse(seq, items)
         yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}STORE completed")
 
-    def _search(self, cmd: c.Search, session: Session) -> list[r.Response]:
+    def _search(self, cmd: c.Search, session: Session) -> Iterator[r.Response]:
         if cmd.charset is not None and cmd.charset.upper() not in ("UTF-8", "US-ASCII"):
             raise ImapNo(f"Unsupported charset {cmd.charset}", "BADCHARSET", "(US-ASCII UTF-8)")
         assert cmd.key is not None
         account = _account(session)
         infos = self._info(session)
+        test = compile_key(cmd.key, len(self.uids), self.uids[-1] if self.uids else 0)
+        hits: list[int] = []
+        for seq, uid in enumerate(list(self.uids), 1):  # one message at a time: nothing per message is kept
+            info = infos.get(uid)
+            if info is None:
+                continue
 
-        def messages() -> Iterator[SearchMessage]:  # one at a time: nothing per message is kept
-            for seq, uid in enumerate(self.uids, 1):
-                info = infos.get(uid)
-                if info is None:
-                    continue
+            def loader(uid: int = uid) -> bytes:
+                return session.backend.message(account, self.name, uid)
 
-                def loader(uid: int = uid) -> bytes:
-                    return session.backend.message(account, self.name, uid)
+            fs = info.flags | RECENT_SET if uid in self.recent else info.flags  # SEARCH RECENT / NEW / OLD
 
-                fs = info.flags | RECENT_SET if uid in self.recent else info.flags  # SEARCH RECENT / NEW / OLD
-                def date(info: MessageInfo = info) -> dt.datetime:
-                    return info.internal_date
+            def date(info: MessageInfo = info) -> dt.datetime:
+                return info.internal_date
 
-                yield SearchMessage(seq, uid, fs, date, info.size, loader)
+            try:
+                if test(SearchMessage(seq, uid, fs, date, info.size, loader)):
+                    hits.append(uid if cmd.uid else seq)
+            except ImapNo as err:
+                if err.code is None or err.code.name != EXPUNGED:
+                    raise  # expunged by another client meanwhile: it matches nothing, as in Dovecot
+            yield r.PAUSE  # reading and decoding every message: others get the worker in between
+        yield r.SearchResponse(tuple(hits))
+        yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}SEARCH completed")
 
-        top = (len(self.uids), self.uids[-1] if self.uids else 0)
-        hits = search(cmd.key, messages(), uid=cmd.uid, largest=top)
-        return [r.SearchResponse(tuple(hits)), r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}SEARCH completed")]
-
-    def _copy(self, cmd: c.Copy, session: Session) -> list[r.Response]:
+    def _copy(self, cmd: c.Copy, session: Session) -> Iterator[r.Response]:
         from .session import decode_mailbox
 
         account = _account(session)
@@ -337,19 +350,37 @@ class SelectedMailbox:
         verb = "MOVE" if move else "COPY"
         prefix = "UID " if cmd.uid else ""
         if not uids:
-            return [r.ok(cmd.tag, f"{prefix}{verb} completed (no messages)")]
-        if move:
-            new = session.backend.move(account, self.name, uids, dest)
-        else:
-            new = session.backend.copy(account, self.name, uids, dest)
-        code = r.ResponseCode("COPYUID", f"{dest_state.uidvalidity} {_uid_set(uids)} {_uid_set(new)}")
+            yield r.ok(cmd.tag, f"{prefix}{verb} completed (no messages)")
+            return
+        # in batches, the worker going to other clients in between (10,000 links take ~0.5 s)
+        done: list[int] = []
+        new: list[int] = []
+        try:
+            for i in range(0, len(uids), BATCH):
+                batch = uids[i:i + BATCH]
+                if move:
+                    new += session.backend.move(account, self.name, batch, dest)
+                else:
+                    new += session.backend.copy(account, self.name, batch, dest)
+                done += batch
+                yield r.PAUSE
+        except ImapError:
+            if not move and new:  # RFC 3501 6.4.7: a failed COPY leaves the destination as it was
+                session.backend.expunge(account, dest, new)
+            elif move and done:  # RFC 6851 3.3: each message moved or untouched; tell what moved
+                yield r.ok(None, "Moved in part", _copyuid(dest_state.uidvalidity, done, new))
+                yield from self.sync(session.backend.state(account, self.name), expunges=True)
+            raise
+        code = _copyuid(dest_state.uidvalidity, uids, new)
         if not move:
-            return [r.ok(cmd.tag, f"{prefix}COPY completed", code)]
+            yield r.ok(cmd.tag, f"{prefix}COPY completed", code)
+            return
         # RFC 6851 4.3: COPYUID goes in an untagged OK before the EXPUNGEs
-        updates = self.sync(session.backend.state(account, self.name), expunges=True)
-        return [r.ok(None, "Moved", code), *updates, r.ok(cmd.tag, f"{prefix}MOVE completed")]
+        yield r.ok(None, "Moved", code)
+        yield from self.sync(session.backend.state(account, self.name), expunges=True)
+        yield r.ok(cmd.tag, f"{prefix}MOVE completed")
 
-    def _expunge(self, cmd: c.Expunge, session: Session) -> list[r.Response]:
+    def _expunge(self, cmd: c.Expunge, session: Session) -> Iterator[r.Response]:
         if self.readonly:
             raise ImapNo("Mailbox is read-only", "READ-ONLY")
         account = _account(session)
@@ -357,11 +388,15 @@ class SelectedMailbox:
         wanted = set(cmd.uids.filter(self.uids)) if cmd.uids is not None else None
         doomed = [u for u in self.uids if u in infos and "\\Deleted" in infos[u].flags
                   and (wanted is None or u in wanted)]
-        if doomed:
-            session.backend.expunge(account, self.name, doomed)
-        updates = self.sync(session.backend.state(account, self.name), expunges=True)
-        return [*updates, r.ok(cmd.tag, f"{'UID ' if cmd.uids is not None else ''}EXPUNGE completed")]
+        for i in range(0, len(doomed), BATCH):
+            session.backend.expunge(account, self.name, doomed[i:i + BATCH])
+            yield r.PAUSE
+        yield from self.sync(session.backend.state(account, self.name), expunges=True)
+        yield r.ok(cmd.tag, f"{'UID ' if cmd.uids is not None else ''}EXPUNGE completed")
 
+
+def _copyuid(uidvalidity: int, uids: list[int], new: list[int]) -> r.ResponseCode:
+    return r.ResponseCode("COPYUID", f"{uidvalidity} {_uid_set(uids)} {_uid_set(new)}")
 
 def _account(session: Session) -> str:
     assert session.account is not None

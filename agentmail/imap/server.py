@@ -11,11 +11,17 @@ reads, feeds the parser, writes responses and keeps time:
   nothing changed) and updates are pushed at once;
 - failed logins are answered after ``login_delay`` seconds; after ``max_failures`` the connection
   is closed with BYE;
-- autologout (RFC 3501 5.4): 30 minutes without a command (3 minutes before authentication);
+- autologout (RFC 3501 5.4): 30 minutes without a command, 60 s before authentication;
+- at most ``max_connections`` connections, of which at most ``max_unauthenticated`` not logged in
+  yet: when a new one comes and there is no room, the oldest unauthenticated one is closed (as
+  Dovecot's login processes do), so a flood of idle connections never keeps the user's client out;
 - literal and line caps come from the parser: an oversized literal is refused without reading it;
+  before login a literal may hold at most ``PREAUTH_LITERAL`` bytes;
 - a command's responses are pulled from ``Session.stream`` in chunks of about ``CHUNK`` bytes (in
   the worker), each written and drained before the next is built, so a whole-mailbox FETCH on
-  100,000 messages never holds more than one chunk.
+  100,000 messages never holds more than one chunk; a chunk also ends after ``SLICE`` seconds (a
+  long SEARCH, COPY or LIST yields ``response.PAUSE`` as it goes), and the next chunk queues behind
+  the other clients' work: no single command holds the worker, or the loop, for long.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import resource
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..config import Config
 from . import commands as c
 from . import response as r
-from .errors import ImapError
+from .errors import ImapError, internal_error
 from .maildir_backend import MaildirBackend
 from .parser import CommandParser
 from .session import Session
@@ -45,18 +53,33 @@ T = TypeVar("T")
 READ_SIZE = 64 * 1024
 MAX_LINE = 64 * 1024
 CHUNK = 256 * 1024
+SLICE = 0.02  # seconds one command holds the worker (or the loop) before the others get a turn
+PREAUTH_LITERAL = 8 * 1024  # LOGIN needs no more; a 10 MiB literal is for APPEND, after login
 
 
-def take(responses: Iterator[r.Response], limit: int | None = None) -> tuple[bytes, bool]:
-    """Serialise responses until about ``limit`` (default ``CHUNK``) bytes are ready; returns
-    (data, whether the stream ended)."""
+def take(responses: Iterator[r.Response], limit: int | None = None, budget: float = SLICE) -> tuple[bytes, bool]:
+    """Serialise responses until about ``limit`` (default ``CHUNK``) bytes are ready or ``budget``
+    seconds have gone by; returns (data, whether the stream ended)."""
     limit = CHUNK if limit is None else limit
     out = bytearray()
+    deadline = time.monotonic() + budget
     for resp in responses:
         out += resp.to_bytes()
-        if len(out) >= limit:
+        if len(out) >= limit or time.monotonic() >= deadline:
             return bytes(out), False
     return bytes(out), True
+
+
+def raise_fd_limit(want: int) -> None:
+    """Let the process hold ``want`` descriptors (every connection is one) if the hard limit allows: a
+    default soft limit of 1024 would make accept() fail before ``max_connections`` is reached."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:  # pragma: no cover - a sandbox that forbids it
+        log.warning("cannot raise the open file limit to %d: %s", want, exc)
 
 
 CHEAP_COMMANDS = (c.Capability, c.Noop, c.Check, c.Id, c.Enable, c.Namespace)
@@ -81,7 +104,8 @@ def cheap(event: object) -> bool:
 
 class ImapServer:
     def __init__(self, cfg: Config, *, idle_poll: float = 0.5, login_delay: float = 1.0, max_failures: int = 3,
-                 autologout: float = 30 * 60, preauth_timeout: float = 3 * 60, max_connections: int = 1000) -> None:
+                 autologout: float = 30 * 60, preauth_timeout: float = 60, max_connections: int = 1000,
+                 max_unauthenticated: int | None = None) -> None:
         self.cfg = cfg
         self.backend = MaildirBackend(cfg)
         self.idle_poll = idle_poll
@@ -90,15 +114,30 @@ class ImapServer:
         self.autologout = autologout
         self.preauth_timeout = preauth_timeout
         self.max_connections = max_connections
+        self.max_unauthenticated = max_unauthenticated or max(1, max_connections // 10)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
         self._last: Future[Any] | None = None  # the job submitted last to the worker
         self.connections: set[asyncio.Task[None]] = set()
+        self.waiting: dict[Connection, None] = {}  # not logged in yet, oldest first
+        self.evicting = 0  # connections closed to make room that have not ended yet
         self.server: asyncio.AbstractServer | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> asyncio.AbstractServer:
+        raise_fd_limit(2 * self.max_connections + 1024)  # SMTP, the store and the web view need some too
         self.server = await asyncio.start_server(self._client, host, port, limit=MAX_LINE, backlog=1024,
                                                  reuse_address=True)
         return self.server
+
+    def _admit(self) -> bool:
+        """Make room for a new connection: over either cap, close the oldest unauthenticated connection
+        (idle ones first). Only when every connection is logged in is the newcomer refused."""
+        while (len(self.waiting) >= self.max_unauthenticated
+               or len(self.connections) - self.evicting > self.max_connections):
+            victim = next((conn for conn in self.waiting if not conn.busy), None) or next(iter(self.waiting), None)
+            if victim is None:
+                return False
+            victim.evict()
+        return True
 
     async def shutdown(self, grace: float = 0.0) -> None:
         """Stop accepting, tell every client BYE (RFC 3501 7.1.5), and wait for their tasks."""
@@ -125,12 +164,14 @@ class ImapServer:
         assert task is not None
         self.connections.add(task)
         peer = writer.get_extra_info("peername")
+        conn = Connection(self, reader, writer)
         try:
-            if len(self.connections) > self.max_connections:
+            if not self._admit():
                 writer.write(r.bye("Too many connections, try again later").to_bytes())
                 await writer.drain()
                 return
-            await Connection(self, reader, writer).serve()
+            self.waiting[conn] = None
+            await conn.serve()
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 writer.write(r.bye("Server shutting down").to_bytes())
@@ -141,6 +182,9 @@ class ImapServer:
             log.exception("IMAP connection from %s failed", peer)
         finally:
             self.connections.discard(task)
+            self.waiting.pop(conn, None)
+            if conn.evicted:
+                self.evicting -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -152,7 +196,23 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.session = Session(server.backend)
-        self.parser = CommandParser(max_line=MAX_LINE, max_literal=server.cfg.max_message)
+        self.parser = CommandParser(max_line=MAX_LINE, max_literal=PREAUTH_LITERAL)
+        self.busy = False  # a command is being answered
+        self.evicted = False
+
+    def evict(self) -> None:
+        """Close this unauthenticated connection to make room for a newer one."""
+        self.evicted = True
+        self.server.evicting += 1
+        self.server.waiting.pop(self, None)
+        with contextlib.suppress(Exception):
+            self.writer.write(r.bye("Too many connections waiting to log in; the oldest is closed").to_bytes())
+        self.writer.close()  # the reader sees EOF: serve() returns
+
+    def _logged_in(self) -> None:
+        """Now authenticated: out of the waiting room, and literals up to the message size cap (APPEND)."""
+        self.server.waiting.pop(self, None)
+        self.parser.set_max_literal(self.server.cfg.max_message)
 
     def _current(self, session: Session) -> bool:
         """A cheap command may run on the loop only if the selected mailbox needs no rescan: a changed
@@ -179,7 +239,9 @@ class Connection:
                 continue
             failures = session.failed_logins
             stream = session.stream(event)
-            if cheap(event) and self.server.worker_idle() and self._current(session):
+            self.busy = True
+            on_loop = cheap(event) and self.server.worker_idle() and self._current(session)
+            if on_loop:
                 data, done = take(stream)  # a round trip to the worker costs more than the command
             else:
                 data, done = await self.server._run(take, stream)
@@ -195,8 +257,13 @@ class Connection:
                 if done:
                     break
                 data, done = await self.server._run(take, stream)
+            self.busy = False
+            if session.account is not None and self in self.server.waiting:
+                self._logged_in()
             if session.wants_line:
                 parser.expect_line()
+            if on_loop:  # thousands of pipelined NOOPs are read without a pause: let the others run
+                await asyncio.sleep(0)
 
     async def _read(self) -> bytes:
         """Wait for client data; while idling, poll the mailbox and push updates meanwhile."""
@@ -219,6 +286,10 @@ class Connection:
                         updates = await self.server._run(self.session.poll)
                     except ImapError as err:  # e.g. the mailbox was deleted under us
                         await self.send([r.bye(f"Selected mailbox is gone: {err.text}")])
+                        return b""
+                    except Exception:  # a bug: logged with its traceback; polling it again would repeat it
+                        no = internal_error(None, "IDLE")
+                        await self.send([r.bye(no.text, no.code)])
                         return b""
                     await self.send(updates)
         finally:

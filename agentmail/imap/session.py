@@ -26,8 +26,8 @@ from . import utf7
 from .backend import DELIMITER, Backend, MailboxInfo, MailboxState
 from .errors import ImapBad, ImapError, ImapNo, internal_error
 from .events import NeedContinuation, ParseError, RawLine
-from .listing import list_attributes, lsub_entries, order, pattern_regex, with_parents
-from .selected import SelectedMailbox
+from .listing import list_attributes, lsub_entries, order, parents, pattern_regex, with_parents
+from .selected import SelectedMailbox, uid_flags
 
 CAPABILITIES = (
     "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
@@ -70,13 +70,14 @@ class Session:
         return [r.ok(None, self.greeting_text, r.ResponseCode("CAPABILITY", caps))]
 
     def handle(self, event: c.Command | NeedContinuation | ParseError | RawLine) -> list[r.Response]:
-        """All responses to one event (see ``stream``)."""
-        return list(self.stream(event))
+        """All responses to one event (see ``stream``), without its pauses."""
+        return [resp for resp in self.stream(event) if not isinstance(resp, r.Pause)]
 
     def stream(self, event: c.Command | NeedContinuation | ParseError | RawLine) -> Iterator[r.Response]:
         """The responses to one event, built as they are iterated, so the IO layer can write a
         whole-mailbox FETCH while it is produced. The iterator must be run to its end (the tagged
-        reply comes last); ``wants_line`` / ``closed`` / the state are final once it is."""
+        reply comes last); ``wants_line`` / ``closed`` / the state are final once it is. A long command
+        yields ``response.PAUSE`` (no bytes) now and then: where the IO layer may give the worker to others."""
         self.wants_line = False
         if isinstance(event, NeedContinuation):
             yield r.ContinuationRequest()
@@ -108,18 +109,22 @@ class Session:
         return self.selected.sync(state, expunges=True, recent=claimed)
 
     # ------------------------------------------------------------------ dispatch
-    def _command(self, cmd: c.Command) -> Iterable[r.Response]:
+    def _command(self, cmd: c.Command) -> Iterator[r.Response]:
         if self.state not in cmd.states:
-            return [r.bad(cmd.tag, self._state_error(cmd))]
-        handler: Callable[[Any], list[r.Response]] | None = getattr(self, "_cmd_" + type(cmd).__name__.lower(), None)
+            yield r.bad(cmd.tag, self._state_error(cmd))
+            return
+        handler: Callable[[Any], Iterable[r.Response]] | None = getattr(
+            self, "_cmd_" + type(cmd).__name__.lower(), None)
         if handler is None:
             if self.selected is not None:
-                return self.selected.handle(cmd, self)  # a generator: FETCH/STORE stream
-            return [r.bad(cmd.tag, f"{cmd.name} is not supported")]  # pragma: no cover
+                yield from self.selected.handle(cmd, self)  # a generator: FETCH/STORE stream
+                return
+            yield r.bad(cmd.tag, f"{cmd.name} is not supported")  # pragma: no cover
+            return
         try:
-            return handler(cmd)
+            yield from handler(cmd)  # a list, or a generator (LIST) whose errors come while iterating
         except ImapError as err:
-            return [err.response(cmd.tag)]
+            yield err.response(cmd.tag)
 
     def _state_error(self, cmd: c.Command) -> str:
         if self.state == "not-authenticated":
@@ -288,60 +293,72 @@ class Session:
 
     def _list(self, tag: str, reference: str, patterns: tuple[str, ...], command: str,
               special_only: bool = False, only_subscribed: bool = False, return_subscribed: bool = False,
-              status_items: tuple[str, ...] = ()) -> list[r.Response]:
+              status_items: tuple[str, ...] = ()) -> Iterator[r.Response]:
         assert self.account is not None
-        out: list[r.Response] = []
         done = r.ok(tag, f"{command} completed")
         if patterns == ("",):  # RFC 3501 6.3.8: the delimiter and root
-            return [r.ListResponse(("\\Noselect",), DELIMITER, "", command), done]
+            yield r.ListResponse(("\\Noselect",), DELIMITER, "", command)
+            yield done
+            return
         boxes = with_parents(self.backend.mailboxes(self.account))
         # a reference or pattern that is not modified UTF-7 names no mailbox: OK, nothing listed (Dovecot too)
         regexes = [pattern_regex(ref, pat) for ref, pat in ((_list_name(reference), _list_name(p)) for p in patterns)
                    if ref is not None and pat is not None]
         if command == "LSUB":
-            return [*(r.ListResponse(a, DELIMITER, utf7.encode(n), "LSUB")
-                      for a, n in lsub_entries(self._subscribed(boxes), boxes, regexes)), done]
+            for a, n in lsub_entries(self._subscribed(boxes), boxes, regexes):
+                yield r.ListResponse(a, DELIMITER, utf7.encode(n), "LSUB")
+            yield done
+            return
         subs = set(self._subscribed(boxes)) if only_subscribed or return_subscribed else set()
         known = {b.name for b in boxes}
+        having_children = parents(boxes)
         shown = boxes
         if only_subscribed:  # RFC 5258 3.1: the subscribed names, existing or not
             gone = [MailboxInfo(n, selectable=False) for n in subs if n not in known]
             shown = sorted([b for b in boxes if b.name in subs and b.selectable] + gone, key=lambda b: order(b.name))
         for box in shown:
+            yield r.PAUSE  # hundreds of mailboxes times many patterns, or a STATUS each: others go in between
             if not any(rx.match(box.name) for rx in regexes):
                 continue
             if special_only and not box.special_use:
                 continue
             # RFC 5258 4 / RFC 3348: \HasChildren or \HasNoChildren, always (CHILDREN is advertised)
-            attrs = list_attributes(box, boxes) if box.name in known else ["\\NonExistent"]  # implies \Noselect
+            attrs = (list_attributes(box, boxes, True, having_children) if box.name in known
+                     else ["\\NonExistent"])  # implies \Noselect
             if box.name in subs and (box.selectable or box.name not in known):
                 attrs.append("\\Subscribed")
-            out.append(r.ListResponse(tuple(attrs), DELIMITER, utf7.encode(box.name), command))
+            yield r.ListResponse(tuple(attrs), DELIMITER, utf7.encode(box.name), command)
             if status_items and box.selectable:
-                out.append(self._status_response(box.name, status_items))
-        return [*out, done]
+                yield self._status_response(box.name, status_items)
+        yield done
 
-    def _cmd_list(self, cmd: c.List) -> list[r.Response]:
+    def _cmd_list(self, cmd: c.List) -> Iterator[r.Response]:
         return self._list(cmd.tag, cmd.reference, cmd.patterns, "LIST",
                           special_only="SPECIAL-USE" in cmd.selection,
                           only_subscribed="SUBSCRIBED" in cmd.selection,
                           return_subscribed="SUBSCRIBED" in cmd.returns,
                           status_items=cmd.status_items)
 
-    def _cmd_lsub(self, cmd: c.Lsub) -> list[r.Response]:
+    def _cmd_lsub(self, cmd: c.Lsub) -> Iterator[r.Response]:
         return self._list(cmd.tag, cmd.reference, (cmd.pattern,), "LSUB")
 
     def _status_response(self, name: str, items: tuple[str, ...]) -> r.StatusDataResponse:
         st = self._state(name)
-        values = {
-            "MESSAGES": len(st.messages),
-            "RECENT": len(self._recent(name)) if "RECENT" in items else 0,
-            "UIDNEXT": st.uidnext,
-            "UIDVALIDITY": st.uidvalidity,
-            "UNSEEN": sum(1 for m in st.messages if "\\Seen" not in m.flags),
-            "SIZE": sum(m.size for m in st.messages),
-        }
-        return r.StatusDataResponse(utf7.encode(name), tuple((i, values[i]) for i in items))
+        values: list[tuple[str, int]] = []
+        for item in items:  # only what was asked: UNSEEN and SIZE walk every message
+            if item == "MESSAGES":
+                values.append((item, len(st.messages)))
+            elif item == "RECENT":
+                values.append((item, len(self._recent(name))))
+            elif item == "UIDNEXT":
+                values.append((item, st.uidnext))
+            elif item == "UIDVALIDITY":
+                values.append((item, st.uidvalidity))
+            elif item == "UNSEEN":
+                values.append((item, sum(1 for _, fs in uid_flags(st.messages) if "\\Seen" not in fs)))
+            else:  # SIZE (RFC 8438); the grammar lets nothing else through
+                values.append((item, sum(m.size for m in st.messages)))
+        return r.StatusDataResponse(utf7.encode(name), tuple(values))
 
     def _cmd_status(self, cmd: c.Status) -> list[r.Response]:
         return [self._status_response(decode_mailbox(cmd.mailbox), cmd.items), r.ok(cmd.tag, "STATUS completed")]
