@@ -3,7 +3,7 @@
 - 50 processes x 20 postcards into one inbox at the same moment: exactly 1000 distinct, complete files and a
   dovecot-uidlist with 1000 distinct ascending UIDs, one per file.
 - A sender SIGKILLed at random points never leaves a partial file in new/ or cur/, and the dot-lock it may leave
-  behind does not block the next sender.
+  behind names it (a dead pid), so the next sender takes it over at once.
 """
 
 from __future__ import annotations
@@ -125,6 +125,7 @@ def test_sigkill_never_leaves_partial_files(home: Path) -> None:
     rng = random.Random(20261120)
     locks_left = 0
     checked: set[str] = set()  # a file found complete stays complete (it is only ever renamed)
+    killed: set[int] = set()
     for round_ in range(30):
         proc = subprocess.Popen([sys.executable, "-c", LOOP, str(home), str(round_)], stdout=subprocess.PIPE)
         # wait for the sender to be in its loop (a loaded machine starts Python slowly), then kill it 0-30 ms in
@@ -132,14 +133,18 @@ def test_sigkill_never_leaves_partial_files(home: Path) -> None:
         time.sleep(rng.uniform(0, 0.03))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        killed.add(proc.pid)
         for name in ("bob", "carol", "alice/.Sent"):
             box = home / "maildirs" / name
             for path in files(box, "new", "cur"):
                 if split_name(path.name)[0] not in checked:
                     assert_complete(path)
                     checked.add(split_name(path.name)[0])
-            if (box / "dovecot-uidlist.lock").exists():
+            lock = box / "dovecot-uidlist.lock"
+            if lock.exists():
                 locks_left += 1
+                # only ever its owner, never uidlist data (which nobody could prove stale for 2 minutes)
+                assert lock.read_text() in {f"{pid}:{os.uname().nodename}" for pid in killed}
         for path in files(home / "journal", "new", "cur"):
             if path.name not in checked:
                 assert_complete(path)
