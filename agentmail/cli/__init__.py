@@ -92,12 +92,10 @@ def _fast_send(opts: dict[str, str], args: list[str]) -> int | None:
     body = read_body(positional[2] if len(positional) == 3 else None)
     result = send(cfg, me, to, positional[1], body, cc=cc, urgent="urgent" in flags,
                   receipt="no_receipt" not in flags)
-    sys.stdout.write(sent_line(result.key, list(result.delivered)) + "\n")
+    from .render import names_all, sent_line
+
+    sys.stdout.write(sent_line(result.key, list(result.delivered), names_all(to + cc)) + "\n")
     return 0
-
-
-def sent_line(key: str, names: list[str]) -> str:
-    return f"sent {key[:8]} to {', '.join(names)}"
 
 
 def _fast_inbox(opts: dict[str, str], args: list[str]) -> int | None:
