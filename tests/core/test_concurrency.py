@@ -66,8 +66,8 @@ def test_fifty_processes_twenty_postcards_each(home: Path) -> None:
     seen: dict[str, str] = {}
     for path in paths:
         msg = assert_complete(path)
-        proc, n = (int(x) for x in msg["Subject"][1:].split("-"))
-        assert body_of(msg) == body_for(proc, n)
+        sender, n = (int(x) for x in msg["Subject"][1:].split("-"))
+        assert body_of(msg) == body_for(sender, n)
         assert msg["Subject"] not in seen, f"{msg['Subject']} delivered twice"
         seen[msg["Subject"]] = path.name
     assert len(seen) == PROCS * EACH
@@ -154,14 +154,14 @@ def test_sigkill_never_leaves_partial_files(home: Path) -> None:
     run_script(home, "--as", "alice", "send", "bob,carol", "after the crashes", "fine").ok()
     assert time.monotonic() - started < 10
     for name in ("bob", "carol"):
-        box = Maildir(str(home / "maildirs" / name))
-        present = [split_name(n)[0] for _, n in box.entries()]
+        maildir = Maildir(str(home / "maildirs" / name))
+        present = [split_name(n)[0] for _, n in maildir.entries()]
         assert len(present) >= 2, "the crash loop never got a postcard through: tune the delays"
-        synced = uidlist.sync(box)
+        synced = uidlist.sync(maildir)
         uids = [r[0] for r in synced.records]
         assert uids == sorted(set(uids))
         assert sorted(r[2] for r in synced.records) == sorted(present)
-        assert not os.path.exists(os.path.join(box.path, "dovecot-uidlist.lock"))
+        assert not os.path.exists(os.path.join(maildir.path, "dovecot-uidlist.lock"))
     print(f"{locks_left} stale locks were left by the kills")
 
 
