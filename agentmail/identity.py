@@ -86,11 +86,10 @@ def whoami(cfg: Config, as_name: str | None = None, session_id: str | None = Non
 
 
 def _previous(cfg: Config, pid: int, session_id: str | None) -> str | None:
-    """The account this harness session, else this very process, is bound to now (None if none or dead)."""
+    """The account this harness session (with a session id), else this very process, is bound to now."""
     if session_id:
         bound = presence.lookup_session(cfg, session_id)
-        if bound:
-            return registry.resolve(cfg, bound) or bound
+        return (registry.resolve(cfg, bound) or bound) if bound else None
     try:
         with open(cfg.path("sessions", f"pid-{pid}"), encoding="utf-8") as fh:
             line = fh.readline().strip()
