@@ -81,6 +81,11 @@ class CommandParser:
         return out
 
     @property
+    def buffered(self) -> int:
+        """Bytes received and not yet handed out as events (what the next ``next_event`` may have to parse)."""
+        return len(self._buf) + self._size
+
+    @property
     def in_literal(self) -> bool:
         return self._literal_left > 0
 
