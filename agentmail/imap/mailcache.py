@@ -367,11 +367,13 @@ class MailboxCache:
         lines = io.BytesIO(data)  # line by line: no list (or str copy) of 100,000 records at once
         if start == 0:
             next(lines, None)  # the header
+        damaged = False
         for raw in lines:
             if not raw.endswith(b"\n"):
                 break
             record = uidlist.parse_record(raw.decode("utf-8", "surrogateescape")) if raw != b"\n" else None
             if record is None:
+                damaged = True  # a whole line that is no record: Dovecot would throw the file away
                 continue
             uid, _, base = record
             self.next_uid = max(self.next_uid, uid + 1)
@@ -379,6 +381,11 @@ class MailboxCache:
                 self._pending[base] = uid
         self._ul_ino = st.st_ino
         self._ul_offset = start + end
+        if damaged and not repaired:
+            try:
+                self._repair_uidlist()  # rewritten clean (store/uidlist.py), so Dovecot never finds it broken
+            except ImapNo:
+                pass  # served as read; the next writer repairs it
 
     def _sync_uidlist(self) -> None:
         try:

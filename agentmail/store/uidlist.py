@@ -382,6 +382,7 @@ def _sync_locked(maildir: Maildir, lock: DotLock, bases: Iterable[str] = ()) -> 
         current.records.append((uid, "", base))
         uid += 1
     current.next_uid = max(current.next_uid, uid)
+    current.guid = current.guid or os.urandom(16).hex()  # Dovecot recreates a file without one anyway
     lock.write(format_uidlist(current).encode("utf-8", "surrogateescape"))
     if damage is not None:
         what = f"new UIDVALIDITY {current.uidvalidity}: IMAP clients reload this folder" if renewed else \
