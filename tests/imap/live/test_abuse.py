@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import time
 
+from tests.support import wait
+
 from .conftest import Live
 
 
@@ -68,7 +70,9 @@ def test_failed_logins_delayed_then_disconnected(live: Live) -> None:
 
 
 def test_client_vanishing_mid_literal_changes_nothing(live: Live) -> None:
-    live.imap("bob").select("INBOX")  # creates dovecot-uidlist (metadata) before the snapshot
+    first = live.imap("bob")
+    first.select("INBOX")  # creates dovecot-uidlist (metadata) before the snapshot
+    first.logout()
     before = live.store.snapshot()
     for cmd in (b"a APPEND INBOX {5000}\r\n", b"a APPEND INBOX {5000+}\r\nFrom: x\r\n"):
         s = connect(live, "bob")
@@ -80,28 +84,31 @@ def test_client_vanishing_mid_literal_changes_nothing(live: Live) -> None:
     s = connect(live, "bob")
     s.sendall(b"a SELECT INBOX\r\n")  # the server still serves, and no half message appeared
     assert b"* 0 EXISTS" in recv_until(s, b"a OK")
-    time.sleep(0.2)
+    # the vanished clients' connections are over on the server's side (only `s` is left): nothing more can come
+    wait.until(lambda: len(live.server.server.connections) == 1, "the server ending the vanished connections")
     assert live.store.snapshot() == before
     assert not list((live.store.box("bob") / "tmp").iterdir())
 
 
 def test_300_idle_connections_while_another_client_works(live: Live) -> None:
     idle = []
-    for _ in range(300):
+    for i in range(300):
         s = connect(live, None)
         idle.append(s)
-    for s in idle[:100]:  # a third of them logged in and IDLE on INBOX
-        s.sendall(f"l LOGIN carol {live.store.passwords['carol']}\r\ns SELECT INBOX\r\ni IDLE\r\n".encode())
-    for s in idle[:100]:
-        assert b"+ idling" in recv_until(s, b"+ idling")
+        if i < 100:  # a third of them logged in and IDLE on INBOX
+            s.sendall(f"l LOGIN carol {live.store.passwords['carol']}\r\ns SELECT INBOX\r\ni IDLE\r\n".encode())
+            assert b"+ idling" in recv_until(s, b"+ idling")
+    # at most 100 (a tenth of 1000) wait to log in: the oldest 100 of the 200 idle ones were closed to make room
+    for s in idle[100:200]:
+        assert recv_until(s, b"BYE").startswith(b"* BYE Too many connections waiting to log in")
     conn = live.imap("bob")
     live.store.send("alice", "bob", "busy server")
-    start = time.monotonic()
+    # served while 300 others are connected (the connection's 30 s timeout fails the test if it is not; how fast
+    # is measured by bench/, not asserted here)
     conn.select("INBOX")
     assert conn.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0][1].strip() == b"Subject: busy server"  # type: ignore
-    assert time.monotonic() - start < 2
     live.store.send("alice", "carol", "to the idlers")
     for s in idle[:100]:
-        assert b"* 1 EXISTS" in recv_until(s, b"EXISTS", limit=5)
+        assert b"* 1 EXISTS" in recv_until(s, b"EXISTS", limit=wait.DEADLINE)
     for s in idle:
         s.close()

@@ -4,12 +4,12 @@ and the UID our server gives is the one delivery recorded in dovecot-uidlist."""
 from __future__ import annotations
 
 import subprocess
-import time
 
 from imapclient import IMAPClient
 
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir
+from tests.support import wait
 from tests.support.servers import Serve
 from tests.support.store import AGENTMAIL, Store, env_for
 
@@ -23,12 +23,15 @@ def test_idle_receives_a_postcard_sent_with_the_cli(store: Store, serve: Serve) 
     c.idle()
     subprocess.run([AGENTMAIL, "--as", "alice", "send", "bob", "Ping from the CLI", "are you there?"],
                    env=env_for(store.home), check=True, capture_output=True)
-    sent = time.monotonic()
-    responses = c.idle_check(timeout=3)
-    elapsed = time.monotonic() - sent
+    # Pushed without a command from the client; how soon is bench material, not a test's (a loaded machine)
+    seen: list[tuple[int, bytes]] = []
+
+    def pushed() -> bool:
+        seen.extend(c.idle_check(timeout=1))
+        return (1, b"EXISTS") in seen
+
+    wait.until(pushed, "IDLE pushing * 1 EXISTS")
     c.idle_done()
-    assert (1, b"EXISTS") in responses, responses
-    assert elapsed < 1.0, elapsed
     recorded = uidlist.read(Maildir(str(store.box("bob"))))
     assert recorded is not None
     uid = recorded.records[-1][0]
