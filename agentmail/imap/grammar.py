@@ -190,6 +190,7 @@ def _rename(tag: str, r: Reader) -> c.Command:
     return c.Rename(tag, old, r.mailbox())
 
 
+MAX_LIST_PATTERNS = 100  # RFC 5258 3 allows a list; clients send one or two
 _LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 _LIST_RETURN = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
 
@@ -216,6 +217,8 @@ def _list(tag: str, r: Reader) -> c.Command:
         while r.peek() == " ":
             r.space()
             patterns.append(r.list_mailbox())
+            if len(patterns) > MAX_LIST_PATTERNS:  # each is matched against every mailbox
+                raise ImapBad(f"Too many LIST patterns (limit {MAX_LIST_PATTERNS})", "LIMIT")
         r.expect(")")
     else:
         patterns = [r.list_mailbox()]

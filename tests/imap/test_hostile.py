@@ -194,6 +194,12 @@ def test_search_key_and_depth_limits(bob: Client) -> None:
     assert bob.send(b"d SEARCH " + b"(" * 101 + b"ALL" + b")" * 101 + b"\r\n").startswith(b"d BAD [LIMIT]")
 
 
+def test_list_pattern_limit(bob: Client) -> None:
+    pats = " ".join(f"%a{i}*" for i in range(100))
+    assert bob.send(f'a LIST "" ({pats})\r\n'.encode()) == b"a OK LIST completed\r\n"
+    assert bob.send(f'b LIST "" ({pats} x)\r\n'.encode()) == b"b BAD [LIMIT] Too many LIST patterns (limit 100)\r\n"
+
+
 bounds = st.one_of(st.none(), st.integers(1, 40))
 
 
