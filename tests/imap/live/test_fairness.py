@@ -20,6 +20,7 @@ from agentmail import config
 from agentmail.imap.searchkeys import MAX_KEYS
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir
+from tests.support.dovecot import Dovecot, need_dovecot
 from tests.support.servers import Serve
 from tests.support.store import Store
 
@@ -230,3 +231,38 @@ def test_literals_before_login_are_small(live: Live) -> None:
     assert b"c OK [APPENDUID" in conn.read_until(b"c ")
     conn.close()
     assert os.path.isdir(live.store.box("bob"))
+
+
+# ---------------------------------------------------------------- "*" on an empty mailbox, as Dovecot answers it
+
+EMPTY_MAILBOX = ["FETCH * FLAGS", "UID FETCH * FLAGS", "FETCH 1:* FLAGS", "UID FETCH 1:* FLAGS", "FETCH 1 FLAGS",
+                 "STORE * +FLAGS (\\Seen)", "UID STORE * +FLAGS (\\Seen)", "SEARCH *", "UID SEARCH *", "SEARCH UID *",
+                 "COPY * INBOX", "UID COPY * INBOX", "MOVE * INBOX", "UID MOVE 1:* INBOX", "UID EXPUNGE *",
+                 "EXPUNGE", "SEARCH ALL"]
+
+
+def answers(port: int, password: str, commands: list[str]) -> list[tuple[str, bytes]]:
+    """(status word of the tagged reply, the untagged SEARCH line if any) for each command on an empty folder."""
+    conn = login(port, "bob", password)
+    assert b"s OK" in conn.cmd("s", "SELECT Empty")
+    out = []
+    for i, text in enumerate(commands):
+        reply = conn.cmd(f"c{i}", text)
+        last = reply.rsplit(b"\r\n", 2)[-2]
+        search = next((line for line in reply.split(b"\r\n") if line.startswith(b"* SEARCH")), b"")
+        out.append((last.split(b" ")[1].decode(), search.rstrip()))
+    conn.close()
+    return out
+
+
+def test_star_on_an_empty_mailbox_as_dovecot(live: Live) -> None:
+    Maildir(str(live.store.box("bob", "Empty"))).create(folder_marker=True)
+    ours = answers(live.port, live.store.passwords["bob"], EMPTY_MAILBOX)
+    need_dovecot()
+    dove = Dovecot(live.store.home).start()
+    try:
+        theirs = answers(dove.port, live.store.passwords["bob"], EMPTY_MAILBOX)
+    finally:
+        dove.stop()
+    assert dict(zip(EMPTY_MAILBOX, ours, strict=True)) == dict(zip(EMPTY_MAILBOX, theirs, strict=True))
+    assert ("BAD", b"") in ours and ("OK", b"* SEARCH") in ours  # both kinds are there
