@@ -238,7 +238,11 @@ def test_literals_before_login_are_small(live: Live) -> None:
 EMPTY_MAILBOX = ["FETCH * FLAGS", "UID FETCH * FLAGS", "FETCH 1:* FLAGS", "UID FETCH 1:* FLAGS", "FETCH 1 FLAGS",
                  "STORE * +FLAGS (\\Seen)", "UID STORE * +FLAGS (\\Seen)", "SEARCH *", "UID SEARCH *", "SEARCH UID *",
                  "COPY * INBOX", "UID COPY * INBOX", "MOVE * INBOX", "UID MOVE 1:* INBOX", "UID EXPUNGE *",
-                 "EXPUNGE", "SEARCH ALL"]
+                 "EXPUNGE", "SEARCH ALL",
+                 # 8-bit mailbox names without UTF8=ACCEPT: NO (Dovecot: "Mailbox name is not valid mUTF-7"), and a
+                 # LIST pattern that is not modified UTF-7 lists nothing
+                 'SELECT "&\u00e9-"', 'EXAMINE "\u00e9"', 'CREATE "\u00e9"', 'STATUS "\u00e9" (MESSAGES)',
+                 'LIST "" "&\u00e9-"', 'LIST "" "\u00e9*"', 'SELECT "&Jjo"']
 
 
 def answers(port: int, password: str, commands: list[str]) -> list[tuple[str, bytes]]:
@@ -255,7 +259,7 @@ def answers(port: int, password: str, commands: list[str]) -> list[tuple[str, by
     return out
 
 
-def test_star_on_an_empty_mailbox_as_dovecot(live: Live) -> None:
+def test_star_on_an_empty_mailbox_and_8bit_names_as_dovecot(live: Live) -> None:
     Maildir(str(live.store.box("bob", "Empty"))).create(folder_marker=True)
     ours = answers(live.port, live.store.passwords["bob"], EMPTY_MAILBOX)
     need_dovecot()
@@ -265,4 +269,4 @@ def test_star_on_an_empty_mailbox_as_dovecot(live: Live) -> None:
     finally:
         dove.stop()
     assert dict(zip(EMPTY_MAILBOX, ours, strict=True)) == dict(zip(EMPTY_MAILBOX, theirs, strict=True))
-    assert ("BAD", b"") in ours and ("OK", b"* SEARCH") in ours  # both kinds are there
+    assert {"BAD", "NO", "OK"} == {status for status, _ in ours}  # all kinds are there
