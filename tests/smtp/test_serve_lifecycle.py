@@ -9,9 +9,9 @@ import smtplib
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
+from tests.support import wait
 from tests.support.store import AGENTMAIL, Store, env_for
 from tests.support.tools import need
 
@@ -120,9 +120,8 @@ def test_sigterm_mid_load_loses_nothing_acknowledged(fresh_store: Store) -> None
     threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
     go.set()
-    time.sleep(1.0)
+    wait.until(lambda: len(acked) > 20, "20 messages acknowledged under load")  # SIGTERM comes mid-load
     srv.proc.send_signal(signal.SIGTERM)
     for t in threads:
         t.join(30)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import smtplib
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.support import wait
 from tests.support.store import Store
 
 from .conftest import DOMAIN, Server, lf, marker, message, strip_trace
@@ -173,8 +175,11 @@ def test_disconnect_mid_data_stores_nothing(server: Server) -> None:
     assert raw.cmd(b"RCPT TO:<alice@agents.localhost>").startswith(b"250")
     assert raw.cmd(b"DATA").startswith(b"354")
     raw.sock.sendall(message(f"bob@{DOMAIN}", f"alice@{DOMAIN}", tag, "half a message\r\n" * 50)[:-30])
+    raw.sock.shutdown(socket.SHUT_WR)  # the client is gone mid-DATA (EOF) ...
+    raw.sock.settimeout(wait.DEADLINE)
+    while raw.sock.recv(4096):  # ... and the server has closed the connection: nothing can follow
+        pass
     raw.close()
-    time.sleep(0.3)
     assert server.store.find("alice", tag) == [] and server.store.journal_count() == before
     assert tmp_files(server.store) == []
     with login(server) as client:

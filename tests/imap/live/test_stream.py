@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 
 import pytest
 
 from agentmail.imap import server
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir
+from tests.support import wait
 
 from .conftest import Live
 
@@ -68,7 +68,7 @@ def test_a_client_leaving_mid_stream_leaves_the_others_served(live: Live, monkey
     quitter.recv(1000)
     quitter.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     quitter.close()  # RST while the server is still writing
-    time.sleep(0.2)
+    wait.until(lambda: not live.server.server.connections, "the server ending the reset connection")
     other = live.client("bob")
     other.select_folder("INBOX", readonly=True)
     assert len(other.search()) == 2000
