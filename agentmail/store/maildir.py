@@ -8,6 +8,10 @@ stdlib `mailbox.Maildir` (no directory fsync, racy counter, O(n) refresh, whole-
 - Unique names are `<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>,W=<crlf size>`; Dovecot reads S= and W= so sizes are
   known without opening the file.
 - Flags live after `:2,` in ASCII order; keywords are the letters a-z of `dovecot-keywords`.
+- Reading never trusts what a name in new/ or cur/ is: only regular files are listed, a message file is opened with
+  O_NOFOLLOW|O_NONBLOCK (a symbolic link could point out of the store, a FIFO would block forever) and must be a
+  regular file of at most the read cap; the Maildir's own directories must be real directories, not links. Anything
+  else is skipped and reported once per process (a log line; `agentmail cleanup` lists them), as Dovecot does.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import time
 
 from ..errors import AgentmailError, CantCreateError, StoreIOError
+from .msgfile import DEFAULT_CAP, entry_kind, odd_dir, read_message, report_odd, shown_path
 
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~9 ms of start-up
 if TYPE_CHECKING:
@@ -186,13 +191,26 @@ class Maildir:
         return Maildir(os.path.join(self.path, "." + name))
 
     def folders(self) -> list[str]:
-        """Names of existing Maildir++ subfolders (without the leading dot)."""
-        try:
-            entries = os.listdir(self.path)
-        except FileNotFoundError:
+        """Names of existing Maildir++ subfolders (without the leading dot); a folder that is a symbolic link is
+        skipped and reported (it could lead out of the store)."""
+        if not self.readable(()):
             return []
-        return sorted(e[1:] for e in entries if e.startswith(".") and e not in (".", "..")
-                      and os.path.isdir(os.path.join(self.path, e, "cur")))
+        found = []
+        try:
+            with os.scandir(self.path) as it:
+                for de in it:
+                    name = de.name
+                    if not name.startswith(".") or name.startswith(".."):
+                        continue
+                    if de.is_symlink():
+                        if os.path.isdir(os.path.join(de.path, "cur")):
+                            report_odd(de.path, "a symbolic link")
+                        continue
+                    if de.is_dir(follow_symlinks=False) and os.path.isdir(os.path.join(de.path, "cur")):
+                        found.append(name[1:])
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(found)
 
     # --- delivery ---
     def stage(self, data: bytes, sync: bool = True) -> Staged:
@@ -234,17 +252,92 @@ class Maildir:
             staged.abort()
 
     # --- reading ---
-    def list_new(self) -> list[str]:
+    def dirs(self, subdirs: Iterable[str] = ("new", "cur")) -> list[str]:
+        """The directories a reader goes through to reach this Maildir's `subdirs`: for a `.Folder`, the account's
+        Maildir too (Maildir++ folders are flat, one level below it)."""
+        paths = [os.path.dirname(self.path)] if os.path.basename(self.path).startswith(".") else []
+        return [*paths, self.path, *(os.path.join(self.path, sub) for sub in subdirs)]
+
+    def odd_dirs(self, subdirs: Iterable[str] = ("new", "cur")) -> list[tuple[str, str]]:
+        """(path, why) for each directory of `dirs` that is a symbolic link or not a directory."""
+        return [(path, why) for path in self.dirs(subdirs) if (why := odd_dir(path)) is not None]
+
+    def readable(self, subdirs: Iterable[str] = ("new", "cur")) -> bool:
+        """True when no directory on the way to `subdirs` may lead out of the store; the first one that could is
+        reported (once) and nothing is read through it."""
+        for path, why in self.odd_dirs(subdirs):
+            report_odd(path, why)
+            return False
+        return True
+
+    def check(self, subdirs: Iterable[str] = ("new", "cur")) -> None:
+        """StoreIOError (74) when a directory on the way to `subdirs` is a symbolic link (it could lead out of the
+        store) or not a directory: a broken Maildir is an error, as in Dovecot, not an empty one."""
+        for path, why in self.odd_dirs(subdirs):
+            raise StoreIOError(f"cannot read {shown_path(path)}: it is {why}, not a directory (agentmail reads no "
+                               "mail through links; `agentmail cleanup` lists what it skips)")
+
+    def _names(self, sub: str) -> list[str]:
+        """Message file names in new/ or cur/: regular files only (a symbolic link, FIFO, socket, device or
+        directory is skipped and reported, as Dovecot does); dot-files are not messages."""
+        self.check((sub,))
+        names = []
         try:
-            return [n for n in os.listdir(os.path.join(self.path, "new")) if not n.startswith(".")]
+            with os.scandir(os.path.join(self.path, sub)) as it:
+                for de in it:
+                    name = de.name
+                    if name.startswith("."):
+                        continue
+                    if de.is_file(follow_symlinks=False):  # d_type: no stat per file
+                        names.append(name)
+                    else:
+                        report_odd(de.path, entry_kind(de))
         except FileNotFoundError:
             return []
+        except NotADirectoryError:  # replaced since the check
+            self.check((sub,))
+            return []
+        return names
+
+    def survey(self, cap: int) -> list[tuple[str, str]]:
+        """(path, why) for everything readers skip here, for `agentmail cleanup`: odd directories (tmp/ too, which
+        delivery writes through), subfolders that are symbolic links, and entries in new/ and cur/ that are not
+        regular files or are over `cap` bytes. Never changes anything."""
+        found = self.odd_dirs(SUBDIRS)
+        if found:
+            return found
+        if not os.path.basename(self.path).startswith("."):
+            try:
+                with os.scandir(self.path) as it:
+                    found += [(de.path, "a symbolic link") for de in it
+                              if de.name.startswith(".") and de.is_symlink()
+                              and os.path.isdir(os.path.join(de.path, "cur"))]
+            except OSError:
+                pass
+        for sub in ("new", "cur"):
+            try:
+                with os.scandir(os.path.join(self.path, sub)) as it:
+                    for de in it:
+                        if de.name.startswith("."):
+                            continue
+                        if not de.is_file(follow_symlinks=False):
+                            found.append((de.path, entry_kind(de)))
+                            continue
+                        try:
+                            size = de.stat(follow_symlinks=False).st_size
+                        except FileNotFoundError:
+                            continue  # renamed meanwhile (flags changed)
+                        if size > cap:
+                            found.append((de.path, f"{size} bytes, over the {cap}-byte read limit"))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return sorted(found)
+
+    def list_new(self) -> list[str]:
+        return self._names("new")
 
     def list_cur(self) -> list[str]:
-        try:
-            return [n for n in os.listdir(os.path.join(self.path, "cur")) if not n.startswith(".")]
-        except FileNotFoundError:
-            return []
+        return self._names("cur")
 
     def entries(self) -> Iterator[tuple[str, str]]:
         """(subdir, filename) for every message in new/ then cur/."""
@@ -263,9 +356,9 @@ class Maildir:
     def file(self, subdir: str, filename: str) -> str:
         return os.path.join(self.path, subdir, filename)
 
-    def read(self, subdir: str, filename: str) -> bytes:
-        with open(os.path.join(self.path, subdir, filename), "rb") as fh:
-            return fh.read()
+    def read(self, subdir: str, filename: str, cap: int = DEFAULT_CAP) -> bytes:
+        """A message's bytes (NotAMessage for anything but a regular file of at most `cap` bytes)."""
+        return read_message(os.path.join(self.path, subdir, filename), cap)
 
     # --- state changes (renames only, never rewrites) ---
     def announce(self, filename: str) -> str:
