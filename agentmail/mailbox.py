@@ -12,13 +12,17 @@ from __future__ import annotations
 import os
 import time
 
-from .errors import NoInputError, UsageError
+from .errors import NoInputError, StoreIOError, UsageError
 from .format.card import key_of, read_headers
 from .store import registry
 from .store.maildir import Maildir, name_time, split_name
+from .store.msgfile import NotAMessage, read_cap, report_odd
+from .store.msgfile import read_head as read_file_head
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .config import Config
 
 HEAD_BYTES = 16384
@@ -28,16 +32,17 @@ SEARCH_FOLDERS = ("INBOX", "Todo", "Archive", "Sent", "Receipts")
 class Item:
     """One message: where it is, and its headers (lowercased names, decoded values)."""
 
-    __slots__ = ("account", "folder", "box", "subdir", "filename", "headers")
+    __slots__ = ("account", "folder", "box", "subdir", "filename", "headers", "cap")
 
     def __init__(self, account: str, folder: str, box: Maildir, subdir: str, filename: str,
-                 headers: dict[str, str]) -> None:
+                 headers: dict[str, str], cap: int) -> None:
         self.account = account
         self.folder = folder
         self.box = box
         self.subdir = subdir
         self.filename = filename
         self.headers = headers
+        self.cap = cap  # the largest file read as a message (store.msgfile.read_cap)
 
     @property
     def base(self) -> str:
@@ -54,7 +59,7 @@ class Item:
             return key_of(mid)
         import hashlib
 
-        return hashlib.sha256(self.base.encode()).hexdigest()[:32]
+        return hashlib.sha256(os.fsencode(self.base)).hexdigest()[:32]  # a non-UTF-8 name is bytes on disk
 
     @property
     def sender(self) -> str:
@@ -75,7 +80,7 @@ class Item:
 
     def _mtime(self) -> float:
         try:
-            return os.stat(self.path).st_mtime
+            return os.lstat(self.path).st_mtime
         except OSError:
             return 0.0
 
@@ -84,19 +89,38 @@ class Item:
         return self.box.file(self.subdir, self.filename)
 
     def read_bytes(self) -> bytes:
-        return self.box.read(self.subdir, self.filename)
+        try:
+            return self.box.read(self.subdir, self.filename, self.cap)
+        except NotAMessage as exc:
+            report_odd(exc.path, exc.why)
+            raise StoreIOError(f"cannot read message {self.base}: it is no longer a message file ({exc.why})") from None
+        except OSError as exc:
+            raise StoreIOError(f"cannot read message {self.base}: {exc.strerror or exc}") from None
 
 
-def read_head(path: str) -> dict[str, str]:
+def read_head(path: str, cap: int) -> dict[str, str] | None:
+    """The headers of the message file at `path`; None when it is gone or is not a message file (reported)."""
     try:
-        with open(path, "rb") as fh:
-            return read_headers(fh.read(HEAD_BYTES))
-    except OSError:
-        return {}
+        return read_headers(read_file_head(path, HEAD_BYTES, cap))
+    except FileNotFoundError:
+        return None  # moved by another reader meanwhile (announced there) or expunged
+    except NotAMessage as exc:
+        report_odd(exc.path, exc.why)
+        return None
+    except OSError as exc:
+        report_odd(path, exc.strerror or str(exc))
+        return None
 
 
-def load_item(account: str, folder: str, box: Maildir, subdir: str, filename: str) -> Item:
-    return Item(account, folder, box, subdir, filename, read_head(box.file(subdir, filename)))
+def load_item(account: str, folder: str, box: Maildir, subdir: str, filename: str, cap: int) -> Item | None:
+    """The message `filename` with its headers; None when it is gone or is not a message file."""
+    headers = read_head(box.file(subdir, filename), cap)
+    return None if headers is None else Item(account, folder, box, subdir, filename, headers, cap)
+
+
+def load_items(account: str, folder: str, box: Maildir, entries: Iterable[tuple[str, str]], cap: int) -> list[Item]:
+    """`load_item` for each (subdir, filename), leaving out what is gone or is not a message file."""
+    return [item for sub, name in entries if (item := load_item(account, folder, box, sub, name, cap)) is not None]
 
 
 def _cache_path(cfg: Config, account: str, folder: str) -> str:
@@ -106,8 +130,9 @@ def _cache_path(cfg: Config, account: str, folder: str) -> str:
 def unread_cur(cfg: Config, account: str, box: Maildir, folder: str) -> list[str]:
     """File names in cur/ without the Seen flag, from the cache when it is provably current."""
     cur = os.path.join(box.path, "cur")
+    box.check(("cur",))
     try:
-        mtime = os.stat(cur).st_mtime_ns
+        mtime = os.lstat(cur).st_mtime_ns
     except FileNotFoundError:
         return []
     cache = _cache_path(cfg, account, folder)
@@ -136,10 +161,9 @@ def unread(cfg: Config, account: str, folder: str = "INBOX") -> list[Item]:
     box = registry.mailbox(cfg, account, folder)
     if folder != "INBOX" and not box.exists():
         raise NoInputError(f"no folder '{folder}' (folders: {', '.join(folders(cfg, account))})")
-    items = [load_item(account, folder, box, "new", n) for n in box.list_new()]
-    for name in unread_cur(cfg, account, box, folder):
-        if os.path.exists(box.file("cur", name)):
-            items.append(load_item(account, folder, box, "cur", name))
+    cap = read_cap(cfg.max_message)
+    items = load_items(account, folder, box, [("new", n) for n in box.list_new()], cap)
+    items += load_items(account, folder, box, [("cur", n) for n in unread_cur(cfg, account, box, folder)], cap)
     items.sort(key=lambda i: (i.delivered_at, i.filename))
     return items
 
@@ -161,7 +185,12 @@ def listing(cfg: Config, account: str, folder: str = "INBOX", limit: int = 20) -
     if not box.exists():
         raise NoInputError(f"no folder '{folder}' (folders: {', '.join(folders(cfg, account))})")
     entries = sorted(box.entries(), key=lambda e: (name_time(e[1]), e[1]), reverse=True)
-    return [load_item(account, folder, box, subdir, name) for subdir, name in entries[:limit]]
+    cap = read_cap(cfg.max_message)
+    items: list[Item] = []
+    while entries and len(items) < limit:  # what turns out gone or odd does not count towards the limit
+        batch, entries = entries[:limit - len(items)], entries[limit - len(items):]
+        items += load_items(account, folder, box, batch, cap)
+    return items
 
 
 def folders(cfg: Config, account: str) -> list[str]:
@@ -174,10 +203,10 @@ def find(cfg: Config, account: str, prefix: str, folders_: tuple[str, ...] = SEA
     if len(prefix) < 4 or any(c not in "0123456789abcdef" for c in prefix):
         raise UsageError(f"invalid message id '{prefix}': use the id shown by `agentmail inbox` (hex, 4+ chars)")
     matches: dict[str, Item] = {}
+    cap = read_cap(cfg.max_message)
     for folder in folders_:
         box = registry.mailbox(cfg, account, folder)
-        for subdir, name in box.entries():
-            item = load_item(account, folder, box, subdir, name)
+        for item in load_items(account, folder, box, box.entries(), cap):
             if item.key.startswith(prefix) and item.key not in matches:
                 matches[item.key] = item
     if not matches:

@@ -88,7 +88,11 @@ def receipts(cfg: Config, account: str, limit: int | None = None) -> list[Receip
 
     out = []
     for item in listing(cfg, account, "Receipts", limit=limit or 10**9):
-        info = parse_mdn(item.read_bytes())
+        try:
+            data = item.read_bytes()
+        except AgentmailError:
+            continue  # gone, or no longer a message file, since it was listed
+        info = parse_mdn(data)
         if info is None or not info.original_message_id:
             continue
         reader = info.final_recipient or info.reporter or item.sender

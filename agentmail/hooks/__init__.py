@@ -81,10 +81,11 @@ def session_account(home: str, session_id: str) -> str | None:
 
 
 def has_unannounced(new_dir: str) -> bool:
-    """Whether new/ holds a message (names starting with '.' are not messages, as for every Maildir reader)."""
+    """Whether new/ holds a message: a regular file whose name does not start with '.', as for every Maildir reader
+    (a FIFO, socket, link or directory is not mail; the d_type of the entry says so without a stat)."""
     with os.scandir(new_dir) as it:
         for entry in it:
-            if entry.name[0] != ".":
+            if entry.name[0] != "." and entry.is_file(follow_symlinks=False):
                 return True
     return False
 

@@ -154,10 +154,11 @@ def take_new(cfg: Config, name: str, urgent_only: bool = False) -> list[Item]:
     Only new/ is listed, never cur/: the cost does not grow with old mail. A file another reader moved first
     (a concurrent hook or `agentmail inbox`) was announced there and is left out here.
     """
-    from ..mailbox import announce, load_item
+    from ..mailbox import announce, load_items
+    from ..store.msgfile import read_cap
 
     box = registry.mailbox(cfg, name)
-    items = [load_item(name, "INBOX", box, "new", f) for f in box.list_new()]
+    items = load_items(name, "INBOX", box, [("new", f) for f in box.list_new()], read_cap(cfg.max_message))
     if urgent_only:
         items = [i for i in items if i.urgent]
     items.sort(key=lambda i: (not i.urgent, i.delivered_at, i.filename))
