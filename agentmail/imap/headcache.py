@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from ..store.msgfile import DEFAULT_CAP, open_message
 from .crlf import to_crlf
 from .mime import header_end
 
@@ -21,10 +22,12 @@ ENTRY_OVERHEAD = 40  # a bytes object's header, roughly (what an envelope costs 
 BUDGET = 40 * 1024 * 1024
 
 
-def read_header(path: str) -> bytes:
+def read_header(path: str, cap: int = DEFAULT_CAP) -> bytes:
     """The header block of the file at ``path`` as served (CRLF), up to and including the blank
-    line that ends it (the whole file when there is none), reading no more than needed."""
-    with open(path, "rb", buffering=0) as fh:
+    line that ends it (the whole file when there is none), reading no more than needed. The file is
+    opened as every message file is (store.msgfile: no links, no FIFOs, at most ``cap`` bytes)."""
+    fd, _ = open_message(path, cap)
+    with open(fd, "rb", buffering=0) as fh:
         raw = fh.read(FIRST_READ)
         size = FIRST_READ
         while True:

@@ -11,6 +11,11 @@
   ``uidlist.sync`` (under Dovecot's lock), which numbers them in delivery order.
 - Sizes come from ``,W=`` in the name (falling back to reading the file), INTERNALDATE from the
   file's mtime (stat'ed when first asked for), as Dovecot's Maildir storage does.
+- Only regular files are messages (the d_type of the listing says so, no stat): a symbolic link,
+  FIFO, socket, device or directory in new/ or cur/ is skipped and logged once, as Dovecot does,
+  and never gets a UID. A file over the read cap (its ``,S=`` says so, or, without sizes in its
+  name, its fstat) is skipped the same way. A Maildir whose own directories (the account's
+  Maildir, the folder, new/, cur/) are not real directories is not served at all (NO [CORRUPTION]).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import stat
 import time
 from array import array
 from bisect import bisect_left
@@ -28,6 +34,7 @@ from ..errors import AgentmailError
 from ..store import keywords, uidlist
 from ..store.dotlock import DotLock
 from ..store.maildir import INFO_SEP, Maildir, crlf_size, name_sizes, name_time
+from ..store.msgfile import NotAMessage, entry_kind, odd_dir, read_message, report_odd
 from .backend import MailboxState, MessageInfo
 from .errors import ImapNo
 
@@ -145,10 +152,20 @@ class _UidMap(Mapping[int, MessageInfo]):
         return len(self._messages)
 
 
+def odd_mailbox() -> ImapNo:
+    return ImapNo("Mailbox is not served: its directory is a link or not a directory (see the server log)",
+                  "CORRUPTION")  # RFC 5530: corrupt data, the details go to the log
+
+
 class MailboxCache:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, cap: int) -> None:
         self.maildir = Maildir(path)
         self.path = path
+        self.cap = cap  # the largest message file served (store.msgfile.read_cap)
+        self._roots = self.maildir.dirs(())  # checked with lstat on every refresh: no link leads out of the store
+        self._new = os.path.join(path, "new")
+        self._cur = os.path.join(path, "cur")
+        self.odd: set[str] = set()  # base names of regular files skipped for their size: not looked at again
         self.key: tuple[int, int] | None = None  # (new/ mtime, cur/ mtime) of the last clean scan
         self.state: MailboxState | None = None
         self.by_uid: dict[int, Entry] = {}
@@ -193,12 +210,26 @@ class MailboxCache:
         return "".join(sorted(out))
 
     # ------------------------------------------------------------------ scanning
-    def refresh(self) -> MailboxState:
+    def dir_key(self) -> tuple[int, int]:
+        """(new/ mtime, cur/ mtime) by lstat; ImapNo when the Maildir is missing or a directory on the way
+        is a link or not a directory (reported once)."""
         try:
-            st_new = os.stat(os.path.join(self.path, "new")).st_mtime_ns
-            st_cur = os.stat(os.path.join(self.path, "cur")).st_mtime_ns
-        except FileNotFoundError:
+            new, cur = os.lstat(self._new), os.lstat(self._cur)
+        except (FileNotFoundError, NotADirectoryError):
             raise ImapNo("Mailbox does not exist", "NONEXISTENT") from None
+        for path, mode in ((self._new, new.st_mode), (self._cur, cur.st_mode)):
+            if not stat.S_ISDIR(mode):
+                report_odd(path, "a symbolic link" if stat.S_ISLNK(mode) else "not a directory")
+                raise odd_mailbox()
+        for path in self._roots:
+            why = odd_dir(path)
+            if why is not None:
+                report_odd(path, why)
+                raise odd_mailbox()
+        return new.st_mtime_ns, cur.st_mtime_ns
+
+    def refresh(self) -> MailboxState:
+        st_new, st_cur = self.dir_key()
         if self.state is not None and self.key == (st_new, st_cur):
             return self.state
         clean = time.time_ns() - max(st_new, st_cur) > DIRTY_NS
@@ -212,9 +243,8 @@ class MailboxCache:
     def current(self) -> bool:
         """Would `refresh` answer from memory? (two stats; never scans)"""
         try:
-            key = (os.stat(os.path.join(self.path, "new")).st_mtime_ns,
-                   os.stat(os.path.join(self.path, "cur")).st_mtime_ns)
-        except FileNotFoundError:
+            key = self.dir_key()
+        except ImapNo:
             return False
         return self.state is not None and self.key == key
 
@@ -246,7 +276,7 @@ class MailboxCache:
         """INTERNALDATE (the file's mtime), stat'ed on first use and kept on the entry."""
         if e.mtime is None:
             try:
-                e.mtime = os.stat(os.path.join(self.path, e.sub, e.filename)).st_mtime
+                e.mtime = os.lstat(os.path.join(self.path, e.sub, e.filename)).st_mtime
             except FileNotFoundError:  # renamed (flags changed elsewhere) or expunged: look again
                 self.invalidate()
                 try:
@@ -270,7 +300,7 @@ class MailboxCache:
             try:  # scandir, not listdir: 100,000 names are never all held at once
                 with os.scandir(os.path.join(self.path, sub)) as it:
                     self._list(sub, it, seen, unknown)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 raise ImapNo("Mailbox does not exist", "NONEXISTENT") from None
         if unknown:
             self._sync_uidlist()
@@ -304,7 +334,12 @@ class MailboxCache:
             name = de.name
             if name.startswith("."):
                 continue
+            if not de.is_file(follow_symlinks=False):  # d_type: no stat per file
+                report_odd(de.path, entry_kind(de))
+                continue
             base, sep, info_text = name.partition(INFO_SEP)
+            if base in self.odd:
+                continue
             info = sys_intern(info_text) if sep else None  # "S", "RS", ...: shared, not per message
             uid = self.by_base.get(base)
             if uid is None:
@@ -325,14 +360,25 @@ class MailboxCache:
     def _new_entry(self, uid: int, sub: str, base: str, info: str | None) -> Entry | None:
         filename = base if info is None else base + INFO_SEP + info
         path = os.path.join(self.path, sub, filename)
-        vsize = name_sizes(base)[1]
+        size, vsize = name_sizes(base)
+        if size is not None and size > self.cap:  # too big to serve, and its name says so: no need to look
+            self._skip(base, NotAMessage(path, f"{size} bytes by its name, over the {self.cap}-byte read limit",
+                                         oversize=True))
+            return None
         if vsize is None:  # no W= in the name: read the file (no stat otherwise: mtime is read lazily)
             try:
-                with open(path, "rb") as fh:
-                    vsize = crlf_size(fh.read())
+                vsize = crlf_size(read_message(path, self.cap))
             except FileNotFoundError:
                 return None  # gone again (moved by another reader); found at the next scan
+            except NotAMessage as exc:
+                self._skip(base, exc)
+                return None
         return Entry(uid, base, sys_intern(sub), info, vsize, None)
+
+    def _skip(self, base: str, exc: NotAMessage) -> None:
+        report_odd(exc.path, exc.why)
+        if exc.oversize:
+            self.odd.add(base)  # not read again at each scan (a link or FIFO costs nothing: the listing skips it)
 
     # ------------------------------------------------------------------ dovecot-uidlist
     def _read_uidlist(self, repaired: bool = False) -> None:

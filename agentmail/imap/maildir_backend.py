@@ -9,6 +9,9 @@
 - APPEND stores the client's bytes as they are (LF line endings on disk, as every Maildir file);
   it is a store into the folder, not a delivery to anyone. COPY hard-links like Dovecot's Maildir
   storage; MOVE is COPY then unlink of the source (RFC 6851 3.3 allows that).
+- Message files are read through store.msgfile (no links followed, no FIFO opened for long, never
+  more than the read cap): what the listing skipped is never served, and a file that changed into
+  something else since is refused with NO [CORRUPTION], one over the cap with NO [LIMIT].
 
 Not thread-safe: the server calls it from one worker thread.
 """
@@ -27,26 +30,28 @@ from ..format.address import normalize_name
 from ..store import passwd, uidlist
 from ..store.dotlock import DotLock
 from ..store.maildir import Maildir, Staged, fsync_dir, name_sizes, split_name, to_lf, unique_name
+from ..store.msgfile import NotAMessage, read_cap, read_message, report_odd
 from .backend import MailboxInfo, MailboxState
 from .crlf import to_crlf
 from .envelope import envelope_bytes
 from .errors import ImapNo
 from .folders import Namespace, Place
 from .headcache import Budget, read_header
-from .mailcache import Entry, MailboxCache
+from .mailcache import Entry, MailboxCache, odd_mailbox
 
 MAX_CACHES = 512
-
-
-def _read_all(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
-
 EXPUNGED = "EXPUNGEISSUED"  # RFC 5530
 
 
 def _store_error(exc: AgentmailError) -> ImapNo:
     return ImapNo(f"Cannot write to the store: {exc}", "SERVERBUG")
+
+
+def _not_served(exc: NotAMessage) -> ImapNo:
+    report_odd(exc.path, exc.why)
+    if exc.oversize:  # skipped rather than truncated: a cut message would contradict its RFC822.SIZE
+        return ImapNo("Message is larger than this server serves", "LIMIT")
+    return ImapNo("Message file is not a regular file (see the server log)", "CORRUPTION")
 
 
 class MaildirBackend:
@@ -56,12 +61,13 @@ class MaildirBackend:
         self._caches: OrderedDict[str, MailboxCache] = OrderedDict()
         self._ro: dict[str, tuple[MailboxState, MailboxState]] = {}
         self.budget = Budget()  # cached envelopes across all mailboxes
+        self.cap = read_cap(cfg.max_message)  # no message file is read past this
 
     # ------------------------------------------------------------------ helpers
     def _cache(self, path: str) -> MailboxCache:
         cache = self._caches.get(path)
         if cache is None:
-            cache = self._caches[path] = MailboxCache(path)
+            cache = self._caches[path] = MailboxCache(path, self.cap)
             while len(self._caches) > MAX_CACHES:
                 old, gone = self._caches.popitem(last=False)
                 self._ro.pop(old, None)
@@ -83,6 +89,14 @@ class MaildirBackend:
         if entry is None:
             raise ImapNo("Message was expunged", EXPUNGED)
         return entry
+
+    def _writable_box(self, cache: MailboxCache) -> Maildir:
+        """The Maildir to store into, once none of its directories (tmp/ included) is a link out of the store."""
+        cache.dir_key()
+        box = Maildir(cache.path)
+        if not box.readable(("tmp",)):
+            raise odd_mailbox()
+        return box
 
     def _publish(self, box: Maildir, items: list[tuple[Staged, str]]) -> list[int]:
         """Link staged files into cur/ and record their UIDs, under the uidlist lock (as delivery._publish)."""
@@ -177,15 +191,25 @@ class MaildirBackend:
                 return entry, reader(os.path.join(cache.path, entry.sub, entry.filename))
             except FileNotFoundError:
                 continue  # renamed (flags changed elsewhere) or expunged: look again
+            except NotAMessage as exc:
+                raise _not_served(exc) from None
+            except OSError as exc:
+                raise ImapNo(f"Cannot read the message: {exc.strerror or exc}", "SERVERBUG") from None
         raise ImapNo("Message was expunged", EXPUNGED)
 
+    def _read_all(self, path: str) -> bytes:
+        return read_message(path, self.cap)
+
+    def _read_header(self, path: str) -> bytes:
+        return read_header(path, self.cap)
+
     def message(self, account: str, mailbox: str, uid: int) -> bytes:
-        return to_crlf(self._read(self._cache(self.ns.place(account, mailbox).path), uid, _read_all)[1])
+        return to_crlf(self._read(self._cache(self.ns.place(account, mailbox).path), uid, self._read_all)[1])
 
     def headers(self, account: str, mailbox: str) -> Callable[[int], bytes]:
         """uid -> the header block as served (CRLF), reading each file only up to its blank line."""
         cache = self._cache(self.ns.place(account, mailbox).path)
-        return lambda uid: self._read(cache, uid, read_header)[1]
+        return lambda uid: self._read(cache, uid, self._read_header)[1]
 
     def envelopes(self, account: str, mailbox: str) -> Callable[[int], bytes]:
         """uid -> the encoded ENVELOPE, from the cache (headcache.py) or the header block."""
@@ -195,7 +219,7 @@ class MaildirBackend:
             entry = cache.by_uid.get(uid)
             if entry is not None and entry.env is not None:
                 return entry.env
-            entry, header = self._read(cache, uid, read_header)
+            entry, header = self._read(cache, uid, self._read_header)
             entry.env = env = envelope_bytes(header)
             cache.env_bytes += self.budget.add(env)
             if self.budget.over():
@@ -226,7 +250,7 @@ class MaildirBackend:
         if len(message) > self.cfg.max_message:
             raise ImapNo(f"Message too large (limit {self.cfg.max_message} bytes)", "LIMIT")
         cache = self._cache(place.path)
-        box = Maildir(place.path)
+        box = self._writable_box(cache)
         info = cache.letters(flags, "")
         try:
             staged = box.stage(to_lf(message))
@@ -246,8 +270,8 @@ class MaildirBackend:
         if size is not None and vsize is not None:
             for _ in range(100):
                 name = unique_name(size, vsize)
-                try:
-                    os.link(path, os.path.join(dest.path, "tmp", name))
+                try:  # never through a link: a linked name gets a hard link to the link itself, never its target
+                    os.link(path, os.path.join(dest.path, "tmp", name), follow_symlinks=False)
                     return Staged(dest, name)
                 except FileExistsError:
                     continue
@@ -255,8 +279,10 @@ class MaildirBackend:
                     if exc.errno == errno.ENOENT:
                         raise
                     break  # EXDEV, EPERM, EMLINK: copy instead
-        with open(path, "rb") as fh:
-            data = fh.read()
+        try:
+            data = read_message(path, self.cap)
+        except NotAMessage as exc:
+            raise _not_served(exc) from None
         try:
             staged = dest.stage(data)
         except AgentmailError as exc:
@@ -269,7 +295,7 @@ class MaildirBackend:
         src = self.ns.place(account, mailbox)
         dst = self.ns.writable(account, dest)
         src_cache, dst_cache = self._cache(src.path), self._cache(dst.path)
-        box = Maildir(dst.path)
+        box = self._writable_box(dst_cache)
         items: list[tuple[Staged, str]] = []
         try:
             for uid in uids:
