@@ -1,7 +1,8 @@
 """`agentmail cleanup`: stale presence, dead process bindings, stale locks and stuck tmp files. Never mail.
 
 A file in tmp/ older than 36 hours is a delivery that died before publishing (the Maildir spec's own rule);
-nothing in new/ or cur/ is ever touched.
+nothing in new/ or cur/ is ever touched. What every reader skips there (links, FIFOs, sockets, devices, directories,
+files over the read cap, linked Maildir directories) is listed, one line each, and left in place (`odd_files`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from .store import presence, registry
 from .store.dotlock import break_stale, is_stale, owner_of, pid_dead
 from .store.maildir import Maildir
+from .store.msgfile import read_cap, shown_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ def _maildirs(cfg: Config) -> list[Maildir]:
         root = Maildir(cfg.maildir_path(name))
         boxes.append(root)
         boxes.extend(root.folder(f) for f in root.folders())
-    return boxes
+    return [box for box in boxes if not box.odd_dirs(("tmp",))]  # never clean through a link out of the store
 
 
 def cleanup(cfg: Config, dry_run: bool = False, now: float | None = None) -> list[str]:
@@ -69,7 +71,23 @@ def cleanup(cfg: Config, dry_run: bool = False, now: float | None = None) -> lis
         actions += _lock_temps(box.path, dry_run)
     actions += _stale_locks(cfg.home, ("passwd.lock",), dry_run, now)
     actions += _lock_temps(cfg.home, dry_run)
+    actions += odd_files(cfg)
     return actions
+
+
+def odd_files(cfg: Config) -> list[str]:
+    """One line for each thing in a Maildir that no reader serves (store/msgfile.py), which is reported nowhere else
+    but the server log. Never changes anything: it may be something a person put there, and only they can say."""
+    cap = read_cap(cfg.max_message)
+    lines = []
+    for box in [Maildir(cfg.journal_path), *(Maildir(cfg.maildir_path(name)) for name in registry.names(cfg))]:
+        found = box.survey(cap)
+        if not any(path == box.path for path, _ in found):  # never into a linked account Maildir
+            for folder in box.folders():
+                found += box.folder(folder).survey(cap)
+        lines += [f"leave odd file {shown_path(path)} alone ({why}): not a message, no reader serves it"
+                  for path, why in found]
+    return lines
 
 
 LOCKS = ("dovecot-uidlist.lock", "dovecot-keywords.lock", "subscriptions.lock")
