@@ -149,9 +149,14 @@ def break_stale(lock_path: str, now: float | None = None) -> bool:
 
 
 def _create(path: str, data: bytes, sync: bool) -> None:
-    """Write `data` to `path` (a name only this process and thread uses; a leftover of a dead writer with the
-    same pid is overwritten), fsynced if `sync`."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    """Write `data` to a new file `path` (a name only this process and thread uses), fsynced if `sync`."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        # a leftover of a dead writer that had our pid: never write into it, it may still be linked as a lock
+        os.unlink(path)
+        fd = os.open(path, flags, 0o600)
     try:
         view = memoryview(data)
         while view:

@@ -331,3 +331,20 @@ def test_cleanup_reports_and_clears_locks_of_dead_writers_only(store: Path) -> N
     finally:
         live.kill()
         live.wait()
+
+
+def test_leftover_of_a_dead_writer_that_had_our_pid_is_never_written_into(tmp_path: Path) -> None:
+    """A writer killed between linking its temp file as the lock and removing the temp name, whose pid is ours
+    now (pids are reused): its temp file is still the lock's inode. Writing our owner into that name would refresh
+    the old lock and make it look held by us; a fresh file must be made instead, and the old lock goes by age."""
+    target = str(tmp_path / "dovecot-uidlist")
+    lock = DotLock(target, wait=0.5)
+    leftover = Path(lock._temp())
+    leftover.write_text(f"{os.getpid()}:{HOST}")
+    os.link(leftover, target + ".lock")
+    old = time.time() - 121
+    os.utime(leftover, (old, old))
+    old_inode = os.lstat(target + ".lock").st_ino
+    with lock:  # TempFailError here: the old lock was refreshed through the leftover name
+        assert os.lstat(target + ".lock").st_ino != old_inode
+    assert not os.path.exists(target + ".lock")
