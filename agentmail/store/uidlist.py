@@ -159,6 +159,9 @@ def salvage(text: str) -> tuple[UidList, str | None, bool]:
     bad_after_last = False  # a damaged line after the last good record may have held a higher UID
     index: dict[str, int] = {}
     for line in lines[1:]:
+        if not line:  # a blank line never held a record (Dovecot still calls it broken: rewritten)
+            bad += 1
+            continue
         record = parse_record(line)
         if record is None or record[0] <= last:
             bad += 1
@@ -251,7 +254,7 @@ def _read_tail(path: str) -> tuple[UidList, int] | None:
         raise UidListError(f"cannot read {FILENAME}: {exc.strerror}") from None
     try:
         size = os.fstat(fd).st_size
-        head = os.pread(fd, 512, 0).decode("utf-8", "surrogateescape")
+        head = os.pread(fd, 4096, 0).decode("utf-8", "surrogateescape")
         start = max(0, size - 4096)
         tail = os.pread(fd, 4096, start).decode("utf-8", "surrogateescape")
     finally:

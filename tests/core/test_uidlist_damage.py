@@ -270,3 +270,14 @@ def test_sync_repairs_a_torn_file_and_keeps_its_uids(tmp_path: Path) -> None:
     text = (tmp_path / "box" / uidlist.FILENAME).read_text()
     assert text.startswith("3 V5 N4 G") and text.endswith(f"3 :{bases[2]}\n")
     assert not [n for n in os.listdir(tmp_path / "box") if ".lock" in n]
+
+
+def test_a_blank_line_hides_no_uid(tmp_path: Path) -> None:
+    parsed, problem, trusted = uidlist.salvage("3 V5 N3\n1 :a\n2 :b\n\n")
+    assert [r[0] for r in parsed.records] == [1, 2] and problem == "1 damaged line" and trusted
+
+
+def test_garbage_header_is_quoted_in_the_warning() -> None:
+    """A warning line quotes what it found, so control characters from a damaged file never reach a terminal."""
+    _, problem, _ = uidlist.salvage("\x1b]0;owned\x07 V1 N2\n")
+    assert problem is not None and "\x1b" not in problem and "\x07" not in problem and "\\x1b" in problem
