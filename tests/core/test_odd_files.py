@@ -137,6 +137,10 @@ def test_non_utf8_file_names_are_listed_and_read(store: Store) -> None:
     names = os.listdir(os.fsencode(store.box("alice") / "cur"))
     # read: flagged Seen (and $MDNSent, letter a, for the one that asked for a receipt), the name's bytes kept
     assert sorted(names) == sorted([no_id + b":2,S", raw + b"Sa"])
+    folder = os.path.join(os.fsencode(store.box("alice")), b".Odd\xffname")
+    Maildir(os.fsdecode(folder)).create(folder_marker=True).deliver(b"Subject: in an odd folder\n\nx\n")
+    assert cli(store, "cleanup").ok().out.strip() == "nothing to clean up"  # an odd name alone is no odd file
+    assert "named oddly" in cli(store, "--as", "alice", "inbox", "--all").ok().out
 
 
 @pytest.mark.parametrize("where", ["new", "cur", "folder", "account"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import imaplib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -160,3 +161,23 @@ def test_oversized_files_are_skipped_or_refused_never_cut(tmp_path: Path) -> Non
     finally:
         srv.stop()
     assert b"Subject: too big" in (inbox / "cur" / oddfiles.name(2, "cur", "")).read_bytes()  # left in place
+
+
+def test_non_utf8_names_of_messages_and_folders(live: Live) -> None:
+    store = live.store
+    store.send("bob", "alice", "plain one")
+    data = store.only("alice", "plain one")
+    oddfiles.non_utf8_name(store.box("alice"), data.replace(b"plain one", b"latin-1 named"), "new")
+    folder = os.path.join(os.fsencode(store.box("alice")), b".Odd\xffname")
+    Maildir(os.fsdecode(folder)).create(folder_marker=True).deliver(b"Subject: in an odd folder\n\nx\n")
+    for user, box in (("alice", "INBOX"), ("human", "Agents/alice/INBOX")):
+        conn = live.imap(user)
+        listed = b"".join(raw(conn, 'LIST "" "*"'))
+        assert listed.splitlines()[-1].split(b" ")[1] == b"OK"
+        assert b"Odd" not in listed  # not valid modified UTF-7 once decoded: not an IMAP name, left out
+        replies, bodies = everything(conn, box)
+        assert sum(b"latin-1 named" in b for b in bodies.values()) == 1
+        assert sum(b"plain one" in b for b in bodies.values()) == 1
+        conn.logout()
+    uids = (store.box("alice") / "dovecot-uidlist").read_bytes()
+    assert b"odd\xffhost" in uids  # numbered under its own bytes, as Dovecot would
