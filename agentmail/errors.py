@@ -98,6 +98,10 @@ class StoreIOError(AgentmailError):
     exit_code = EX_IOERR
 
 
+class DiskFullError(StoreIOError):
+    """The store's file system is full (ENOSPC, EDQUOT): SMTP answers 452 4.3.1 (RFC 5321 4.2.2, RFC 3463)."""
+
+
 class TempFailError(AgentmailError):
     """A temporary failure: retrying later may work (a lock held too long)."""
 

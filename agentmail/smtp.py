@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from .delivery import resolve_recipients
-from .errors import AgentmailError, DataError, TempFailError, UnknownRecipientError, UsageError
+from .delivery import PartialDeliveryError, resolve_recipients
+from .errors import AgentmailError, DataError, DiskFullError, TempFailError, UnknownRecipientError, UsageError
 from .format.address import ForeignAddressError, parse_address
 from .format.submission import add_fields, header_problem, header_values, is_plain, mailboxes, missing_fields
 from .group_commit import Committer
@@ -383,7 +383,11 @@ class Handler:
             return f"553 5.1.3 {_one_line(err.message)}"
         except (AgentmailError, OSError) as err:  # disk full, lock timeout: the client should retry (4xx)
             log.error("smtp %s %s: delivery failed: %s", _peer(session), user, err)
-            code = "4.3.0" if not isinstance(err, TempFailError) else "4.4.5"
+            cause = err.__cause__ if isinstance(err, PartialDeliveryError) else err
+            if isinstance(cause, DiskFullError):
+                # RFC 5321 4.2.2 452 insufficient system storage, RFC 3463 4.3.1 mail system full
+                return f"452 4.3.1 {_one_line(str(err))}; try again later"
+            code = "4.4.5" if isinstance(cause, TempFailError) else "4.3.0"
             return f"451 {code} {_one_line(str(err))}; try again later"
         self.service.delivered += 1
         names = ", ".join(result.delivered)

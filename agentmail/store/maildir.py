@@ -20,7 +20,7 @@ import errno
 import os
 import time
 
-from ..errors import AgentmailError, CantCreateError, StoreIOError
+from ..errors import AgentmailError, CantCreateError, DiskFullError, StoreIOError
 from .msgfile import DEFAULT_CAP, entry_kind, odd_dir, read_message, report_odd, shown_path
 
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~9 ms of start-up
@@ -49,7 +49,7 @@ def os_error(exc: OSError, what: str) -> AgentmailError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return CantCreateError(f"cannot write {what}: {reason}")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StoreIOError(f"cannot write {what}: {reason} (disk full)")
+        return DiskFullError(f"cannot write {what}: {reason} (disk full)")
     return StoreIOError(f"cannot write {what}: {reason}")
 
 

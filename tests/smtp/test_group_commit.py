@@ -94,8 +94,8 @@ def test_full_disk_fails_each_message_that_does_not_fit_alone(tiny_tmpfs: Path, 
     assert (journaled, store.journal_count()) == (1 + len(jobs) - len(refused), 1 + len(jobs))
 
 
-def test_serve_on_a_full_disk_answers_451_and_stores_nothing(tiny_tmpfs: Path, tmp_path: Path) -> None:
-    """`agentmail serve` whose store's disk is full: the DATA gets 451 (try again later), nothing is stored, the
+def test_serve_on_a_full_disk_answers_452_and_stores_nothing(tiny_tmpfs: Path, tmp_path: Path) -> None:
+    """`agentmail serve` whose store's disk is full: the DATA gets 452 4.3.1 (try again later), nothing is stored, the
     server goes on, and once there is space the same message is accepted."""
     store = make_store(tiny_tmpfs / "home")
     store.send("bob", "alice", "before the disk filled")
@@ -108,7 +108,8 @@ def test_serve_on_a_full_disk_answers_451_and_stores_nothing(tiny_tmpfs: Path, t
             smtp.login("bob", store.passwords["bob"])
             with pytest.raises(smtplib.SMTPDataError) as refused:
                 smtp.sendmail(f"bob@{DOMAIN}", [f"alice@{DOMAIN}"], data)
-            assert refused.value.smtp_code == 451, refused.value
+            assert refused.value.smtp_code == 452, refused.value  # RFC 5321 4.2.2 insufficient system storage
+            assert refused.value.smtp_error.startswith(b"4.3.1 "), refused.value  # RFC 3463 mail system full
             assert b"(disk full)" in refused.value.smtp_error and b"try again later" in refused.value.smtp_error
             assert disk.tree(store.home) == before
             disk.no_partial_files(store.home)
