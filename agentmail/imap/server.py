@@ -16,7 +16,7 @@ reads, feeds the parser, writes responses and keeps time:
   yet: when a new one comes and there is no room, the oldest unauthenticated one is closed (as
   Dovecot's login processes do), so a flood of idle connections never keeps the user's client out;
 - literal and line caps come from the parser: an oversized literal is refused without reading it;
-  before login a literal may hold at most ``PREAUTH_LITERAL`` bytes;
+  before login a line or a literal may hold at most 8 KiB (``PREAUTH_LINE``, ``PREAUTH_LITERAL``);
 - a command's responses are pulled from ``Session.stream`` in chunks of about ``CHUNK`` bytes (in
   the worker), each written and drained before the next is built, so a whole-mailbox FETCH on
   100,000 messages never holds more than one chunk; a chunk also ends after ``SLICE`` seconds (a
@@ -55,6 +55,7 @@ MAX_LINE = 64 * 1024
 CHUNK = 256 * 1024
 SLICE = 0.02  # seconds one command holds the worker (or the loop) before the others get a turn
 PREAUTH_LITERAL = 8 * 1024  # LOGIN needs no more; a 10 MiB literal is for APPEND, after login
+PREAUTH_LINE = 8 * 1024  # nor a longer line (AUTHENTICATE PLAIN's is < 1 KiB); Dovecot's imap-login is as strict
 BIG_PARSE = 16 * 1024  # a command this long is parsed on the worker: a 60 KiB line takes ~20 ms, 10 MiB ~80 ms
 
 
@@ -197,7 +198,7 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.session = Session(server.backend)
-        self.parser = CommandParser(max_line=MAX_LINE, max_literal=PREAUTH_LITERAL)
+        self.parser = CommandParser(max_line=PREAUTH_LINE, max_literal=PREAUTH_LITERAL)
         self.busy = False  # a command is being answered
         self.evicted = False
 
@@ -211,8 +212,9 @@ class Connection:
         self.writer.close()  # the reader sees EOF: serve() returns
 
     def _logged_in(self) -> None:
-        """Now authenticated: out of the waiting room, and literals up to the message size cap (APPEND)."""
+        """Now authenticated: out of the waiting room, lines of 64 KiB and literals up to the message size cap."""
         self.server.waiting.pop(self, None)
+        self.parser.max_line = MAX_LINE
         self.parser.set_max_literal(self.server.cfg.max_message)
 
     def _current(self, session: Session) -> bool:

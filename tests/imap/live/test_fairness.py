@@ -218,10 +218,12 @@ def test_an_idle_unauthenticated_connection_is_closed(store: Store) -> None:
         srv.stop()
 
 
-def test_literals_before_login_are_small(live: Live) -> None:
+def test_lines_and_literals_before_login_are_small(live: Live) -> None:
     conn = Raw(live.port)
     conn.sock.sendall(b"a LOGIN {100000}\r\n")
     assert conn.read_until(b"a ").startswith(b"a NO [LIMIT] Literal too large (100000 bytes, limit 8192)")
+    conn.sock.sendall(b"x NOOP " + b"y" * 9000 + b"\r\n")
+    assert conn.read_until(b"x ") == b"x BAD Command line too long (limit 8192 bytes)\r\n"
     conn.sock.sendall(b"b LOGIN bob {%d}\r\n" % len(live.store.passwords["bob"]))
     assert conn.read_until(b"\r\n").startswith(b"+ ")
     conn.sock.sendall(live.store.passwords["bob"].encode() + b"\r\n")
@@ -229,6 +231,8 @@ def test_literals_before_login_are_small(live: Live) -> None:
     msg = b"Subject: big\r\n\r\n" + b"x" * 100_000 + b"\r\n"
     conn.sock.sendall(b"c APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")  # after login: the message cap
     assert b"c OK [APPENDUID" in conn.read_until(b"c ")
+    conn.sock.sendall(b"d NOOP " + b"y" * 9000 + b"\r\n")  # and 64 KiB lines
+    assert conn.read_until(b"d ").startswith(b"d BAD Unexpected extra arguments: ")  # parsed, not cut
     conn.close()
     assert os.path.isdir(live.store.box("bob"))
 
