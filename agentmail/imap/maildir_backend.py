@@ -345,7 +345,16 @@ class MaildirBackend:
                 break
         cache.invalidate()
 
+    def _not_through_links(self, account: str, mailbox: str) -> Place:
+        """CREATE, DELETE and RENAME never work through a link: not a linked folder, nor in a linked account."""
+        place = self.ns.place(account, mailbox)
+        for path, why in Maildir(place.path).odd_dirs(()):
+            report_odd(path, why)
+            raise odd_mailbox()
+        return place
+
     def create(self, account: str, mailbox: str) -> None:
+        self._not_through_links(account, mailbox)
         self.ns.create(account, mailbox)
 
     def subscriptions(self, account: str) -> list[str]:
@@ -355,11 +364,12 @@ class MaildirBackend:
         self.ns.subscribe(account, mailbox, on)
 
     def delete(self, account: str, mailbox: str) -> None:
-        place = self.ns.place(account, mailbox)
+        place = self._not_through_links(account, mailbox)
         self.ns.delete(account, mailbox)
         self._forget(place.path)
 
     def rename(self, account: str, old: str, new: str) -> None:
-        place = self.ns.place(account, old)
+        place = self._not_through_links(account, old)
+        self._not_through_links(account, new)
         self.ns.rename(account, old, new)
         self._forget(place.path)

@@ -117,7 +117,21 @@ def test_linked_maildir_directories_are_not_served(serve: Serve, tmp_path: Path)
     msg = b"Subject: appended\r\n\r\nhello\r\n"
     reply = raw(alice, f"APPEND Todo {{{len(msg)}+}}\r\n" + msg.decode())
     assert reply[-1].split(b" ")[1] == b"NO", reply
+    for command in ("DELETE Todo", "RENAME Todo Elsewhere"):  # (Todo/Child would be .Todo.Child: in the store)
+        reply = raw(alice, command)
+        assert reply[-1].split(b" ")[1] == b"NO", (command, reply)
     alice.logout()
+
+    extra = Maildir(str(Path(outside.path) / ".Extra")).create(folder_marker=True)  # a folder of carol's, seen
+    extra.deliver(secret_message(tmp_path / "m3.eml").read_bytes())                  # through her linked Maildir
+    carol = login(serve.host, serve.imap_port, store, "carol")
+    for command in ("DELETE Extra", "RENAME Extra Moved", "CREATE Fresh", "SELECT INBOX", "STATUS Extra (MESSAGES)"):
+        reply = raw(carol, command)
+        assert reply[-1].split(b" ")[1] == b"NO", (command, reply)
+        assert SECRET.encode() not in b"".join(reply)
+    carol.logout()
+    assert sorted(p.name for p in Path(outside.path).iterdir() if p.name.startswith(".")) == [".Extra"]
+    assert len(list((Path(extra.path) / "new").iterdir())) == 1
 
     human = login(serve.host, serve.imap_port, store, "human")
     for box in ("Agents/bob/INBOX", "Agents/carol/INBOX", "Agents/carol/Sent", "Agents/alice/Todo"):
