@@ -121,18 +121,25 @@ def directory(c: Ctx, as_json: bool) -> None:
 
 
 # ---------------------------------------------------------------- sending
-def _attachments(paths: tuple[str, ...]) -> list[Any]:
+def _attachments(paths: tuple[str, ...], limit: int) -> list[Any]:
+    """The files to attach, each read up to one byte past `limit` (the postcard's check then says it is too big):
+    a FIFO, a device or /dev/zero must neither hang `send` nor fill memory."""
     import mimetypes
     import os
+    import stat
 
-    from ..errors import NoInputError
+    from ..errors import DataError, NoInputError
     from ..format.postcard import Attachment
 
     found = []
     for path in paths:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise DataError(f"cannot attach {path}: not a regular file")
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read(limit + 1)
         except OSError as exc:
             raise NoInputError(f"cannot read attachment {path}: {exc.strerror}") from None
         ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
@@ -161,7 +168,7 @@ def send(c: Ctx, to: str, title: str, body: str | None, urgent: bool, attach: tu
 
     to_names, cc_names = _split([to]), _split(cc)
     result = do_send(c.cfg, c.me(), to_names, title, read_body(body), cc=cc_names, urgent=urgent,
-                     receipt=not no_receipt, attachments=_attachments(attach))
+                     receipt=not no_receipt, attachments=_attachments(attach, c.cfg.max_attachments))
     out(render.sent_line(result.key, list(result.delivered), render.names_all(to_names + cc_names)))
 
 
@@ -250,7 +257,9 @@ def render_card(shown: dict[str, Any]) -> str:
     head = [f"From: {shown['from_address']}", f"To: {', '.join(shown['to_addresses'])}"]
     if shown["cc"]:
         head.append(f"Cc: {', '.join(shown['cc_addresses'])}")
-    head += [f"Date: {shown['date']}", f"Title: {shown['title']}",
+    if shown["date"]:
+        head.append(f"Date: {shown['date']}")
+    head += [f"Title: {shown['title']}",
              f"Id: {shown['id']}" + (" [URGENT]" if shown["urgent"] else "")]
     if shown["in_reply_to"]:
         head.append(f"In-Reply-To: {shown['in_reply_to']}")

@@ -215,7 +215,11 @@ class Maildir:
     # --- delivery ---
     def stage(self, data: bytes, sync: bool = True) -> Staged:
         """Write `data` (already LF-normalised) to tmp/ with O_EXCL and fsync it (`sync=False`: the caller makes
-        it durable before committing, e.g. one syncfs(2) for a whole batch, as agentmail serve does)."""
+        it durable before committing, e.g. one syncfs(2) for a whole batch, as agentmail serve does).
+
+        Nothing is written through a symbolic link: a linked Maildir, tmp/, new/ or cur/ could lead out of the store
+        (four lstat calls, a few microseconds)."""
+        self.check(SUBDIRS, "deliver into")
         vsize = crlf_size(data)
         for _ in range(100):
             name = unique_name(len(data), vsize)
@@ -270,12 +274,12 @@ class Maildir:
             return False
         return True
 
-    def check(self, subdirs: Iterable[str] = ("new", "cur")) -> None:
+    def check(self, subdirs: Iterable[str] = ("new", "cur"), doing: str = "read") -> None:
         """StoreIOError (74) when a directory on the way to `subdirs` is a symbolic link (it could lead out of the
         store) or not a directory: a broken Maildir is an error, as in Dovecot, not an empty one."""
         for path, why in self.odd_dirs(subdirs):
-            raise StoreIOError(f"cannot read {shown_path(path)}: it is {why}, not a directory (agentmail reads no "
-                               "mail through links; `agentmail cleanup` lists what it skips)")
+            raise StoreIOError(f"cannot {doing} {shown_path(path)}: it is {why}, not a directory (agentmail reads and "
+                               "writes no mail through links; `agentmail cleanup` lists what it skips)")
 
     def _names(self, sub: str) -> list[str]:
         """Message file names in new/ or cur/: regular files only (a symbolic link, FIFO, socket, device or

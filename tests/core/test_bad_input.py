@@ -54,7 +54,11 @@ def store(home: Path) -> dict[str, str]:
     big = home.parent / "big.bin"
     big.write_bytes(b"\0" * (cfg.max_attachments + 1))
     missing = home.parent / "no-such-file.txt"
-    return {"ambiguous": prefix, "answer": answer.key[:8], "big": str(big), "missing": str(missing)}
+    fifo = home.parent / "a-fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    return {"ambiguous": prefix, "answer": answer.key[:8], "big": str(big), "missing": str(missing),
+            "fifo": str(fifo), "dir": str(home.parent)}
 
 
 # (name, argv, stdin, exit code, text the error must contain)
@@ -102,6 +106,13 @@ CASES: list[tuple[str, list[str], bytes | None, int, str]] = [
     ("missing-attachment", ["--as", "alice", "send", "bob", "t", "b", "--attach", "{missing}"], None, 66,
      "cannot read attachment"),
     ("oversized-attachment", ["--as", "alice", "send", "bob", "t", "b", "--attach", "{big}"], None, 65, "limit"),
+    # read up to the limit only: /dev/zero would fill memory, a FIFO would block send forever
+    ("endless-attachment", ["--as", "alice", "send", "bob", "t", "b", "--attach", "/dev/zero"], None, 65,
+     "cannot attach /dev/zero: not a regular file"),
+    ("fifo-attachment", ["--as", "alice", "send", "bob", "t", "b", "--attach", "{fifo}"], None, 65,
+     "not a regular file"),
+    ("directory-attachment", ["--as", "alice", "send", "bob", "t", "b", "--attach", "{dir}"], None, 65,
+     "not a regular file"),
     ("no-identity-send", ["send", "bob", "t", "b"], None, 78, "agentmail register"),
     ("no-identity-inbox", ["inbox"], None, 78, "agentmail register"),
     ("since-typo", ["--as", "alice", "log", "--since", "1hr"], None, 64, "invalid --since"),

@@ -277,3 +277,19 @@ def test_init_bad_and_odd_files(am, tmp_path: Path) -> None:
     assert am("init", cwd=project).ok().out == (f"unchanged: {project / 'CLAUDE.md'}\n"
                                                  f"unchanged: {agents}\n")
     assert not [p for p in os.listdir(project) if "agentmail" in p]  # no temp file left behind
+
+
+def test_read_a_message_without_date_shows_no_date_line(home: Path) -> None:
+    """Mail from other tools may lack Date (RFC 5322 requires it, not every sender obeys): `read` leaves the line out
+    rather than printing `Date: None`, and --json gives null."""
+    from agentmail.store.maildir import Maildir
+
+    cfg = setup_accounts(home, "alice", "bob")
+    raw = (b"From: alice@agents.localhost\nTo: bob@agents.localhost\nSubject: no date here\n"
+           b"Message-ID: <nodate-1@agents.localhost>\n\nbody\n")
+    Maildir(cfg.maildir_path("bob")).deliver(raw)
+    rows = json.loads(run_script(home, "--as", "bob", "inbox", "--json").ok().out)
+    shown = run_script(home, "--as", "bob", "read", rows[0]["id"]).ok().out
+    assert "Title: no date here" in shown and "Date" not in shown, shown
+    again = json.loads(run_script(home, "--as", "bob", "read", rows[0]["id"], "--json").ok().out)
+    assert again["date"] is None

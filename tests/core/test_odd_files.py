@@ -228,3 +228,23 @@ def test_cleanup_does_not_clean_tmp_through_a_linked_maildir(store: Store, tmp_p
     result = cli(store, "cleanup").ok()
     assert old.exists() and "remove stuck tmp file" not in result.out
     assert f"leave odd file {alice} alone (a symbolic link)" in result.out
+
+
+@pytest.mark.parametrize("where", ["account", "tmp", "new", "folder"])
+def test_nothing_is_delivered_through_a_linked_maildir(store: Store, tmp_path: Path, where: str) -> None:
+    """A linked Maildir, tmp/, new/ or `.Sent` could lead out of the store: sending refuses it (74) and writes nothing
+    there; the other recipients' copies are not published either (staging fails before anything is visible)."""
+    outside = Maildir(str(tmp_path / "outside")).create()
+    before = {sub: sorted(os.listdir(Path(outside.path) / sub)) for sub in ("tmp", "new", "cur")}
+    box = store.box("alice") if where != "folder" else store.box("bob") / ".Sent"
+    if where in ("tmp", "new"):
+        shutil.rmtree(box / where)
+        (box / where).symlink_to(Path(outside.path) / where)
+    else:
+        shutil.move(str(box), str(tmp_path / "real"))
+        box.symlink_to(outside.path)
+    result = cli(store, "--as", "bob", "send", "alice,carol", "through a link", "body")
+    result.fails(74)
+    assert "it is a symbolic link, not a directory" in result.err and "nothing was delivered" in result.err, result
+    assert {sub: sorted(os.listdir(Path(outside.path) / sub)) for sub in ("tmp", "new", "cur")} == before
+    assert store.find("carol", "through a link") == []
