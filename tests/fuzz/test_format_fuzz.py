@@ -91,10 +91,14 @@ def test_decode_words_never_fails(text: str) -> None:
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
 
 
+ONE_LINE = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=200)
+
+
 @FUZZ
-@given(TEXT)
+@given(ONE_LINE)
 def test_subject_encoding_reads_back(text: str) -> None:
-    """header_text folds or encodes any text so that a reader gets the same one-line value back."""
+    """header_text folds or encodes any text without control characters (its callers refuse or replace those
+    first) so that a reader gets the same one-line value back."""
     field = encoding.header_text("Subject", text)
     assert all(len(line.encode()) <= encoding.MAX_LINE for line in field.split("\n"))
     assert card.read_headers((field + "\n\nbody\n").encode())["subject"] == encoding.one_line(text)
