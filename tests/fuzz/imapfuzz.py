@@ -127,6 +127,7 @@ class Conn:
         self.session = Session(backend)
         self.parser = CommandParser(max_line=MAX_LINE, max_literal=max_literal)
         self.dead = False  # an exception escaped: the server drops such a connection
+        self.exists: int | None = None  # the client's idea of the selected mailbox's size (EXISTS - EXPUNGE)
 
     @property
     def closed(self) -> bool:
@@ -211,6 +212,7 @@ class ImapFuzzer:
                 if watch:
                     self._check_removal(event, folder, before, replies, data, only)
                 self._check_replies(conn, event, replies, data, account, self._logged())
+                self._check_numbers(conn, event, replies, data)
                 if conn.session.wants_line:
                     conn.parser.expect_line()
         except Hang:
@@ -298,6 +300,35 @@ class ImapFuzzer:
         elif len(tagged) > 1 or last is None:
             self._found("protocol:raw-line", repr(replies)[:200], data)
 
+    def _check_numbers(self, conn: Conn, event: object, replies: list[r.Response], data: bytes) -> None:
+        """Message sequence numbers as a client tracks them (RFC 3501 7.3.1, 7.4.1, 7.4.2): EXISTS never shrinks,
+        EXPUNGE names an existing message and renumbers the rest, FETCH and SEARCH name existing messages."""
+        if isinstance(event, c.Select):
+            conn.exists = None  # a new SELECT (even a failed one) leaves the old mailbox first
+        for resp in replies:
+            problem = None
+            if isinstance(resp, r.NumberResponse) and resp.name == "EXISTS":
+                if conn.exists is not None and resp.number < conn.exists:
+                    problem = f"EXISTS {resp.number} after {conn.exists}"
+                conn.exists = resp.number
+            elif isinstance(resp, r.NumberResponse) and resp.name == "EXPUNGE":
+                if conn.exists is None or not 1 <= resp.number <= conn.exists:
+                    problem = f"EXPUNGE {resp.number} of {conn.exists}"
+                elif conn.exists is not None:
+                    conn.exists -= 1
+            elif isinstance(resp, r.FetchResponse):
+                if conn.exists is None or not 1 <= resp.seq <= conn.exists:
+                    problem = f"FETCH {resp.seq} of {conn.exists}"
+            elif isinstance(resp, r.SearchResponse) and isinstance(event, c.Search) and not event.uid:
+                if resp.numbers and (conn.exists is None or not all(1 <= n <= conn.exists for n in resp.numbers)):
+                    problem = f"SEARCH {max(resp.numbers)} of {conn.exists}"
+            if problem:
+                self._found("protocol:sequence-numbers", problem, data)
+                conn.exists = None  # one finding per confusion
+                return
+        if conn.session.selected is None:
+            conn.exists = None
+
     def _check_removal(self, event: object, folder: str | None, before: dict[Location, tuple[int, str]],
                        replies: list[r.Response], data: bytes, only: str | None) -> None:
         """A message may leave a folder only by EXPUNGE/CLOSE of a \\Deleted message of the selected folder, by
@@ -369,14 +400,36 @@ class ImapFuzzer:
         conn = Conn(self.backend, self.world.cfg.max_message)
         for data in prelude:
             self.feed(conn, data, count=False)
+        other = self._other(who) if self.rng.random() < 0.3 else None
         length = min(budget, max(1, int(self.rng.expovariate(1 / self.mean_length))))
         for _ in range(length):
             if conn.closed:
                 break
+            if other is not None and not other.closed and self.rng.random() < 0.1:
+                self.feed(other, self._other_command(), count=False)
             waiting = conn.waiting_line
             data = self.gen.raw_line(waiting == "auth") if waiting and self.rng.random() < 0.9 else self.gen.input()
             self.feed(conn, data)
         self.checkpoint(who, before, outside)
+
+    def _other(self, who: str) -> Conn | None:
+        """A second client of bob's on INBOX, changing it under the first one (its untagged EXPUNGE and EXISTS
+        replies and sequence numbers must stay right)."""
+        if who != OWNER:
+            return None
+        other = Conn(self.backend, self.world.cfg.max_message)
+        pw = self.world.passwords[OWNER].encode()
+        for data in (b"o1 LOGIN bob " + pw + b"\r\n", b"o2 SELECT INBOX\r\n"):
+            self.feed(other, data, count=False)
+        return other
+
+    def _other_command(self) -> bytes:
+        n = self.rng.randint(1, max(1, min(self.world.size, 40)))
+        return self.rng.choice((
+            b"o STORE %d +FLAGS (\\Deleted)\r\n" % n, b"o STORE 1:%d +FLAGS.SILENT (\\Deleted)\r\n" % n,
+            b"o EXPUNGE\r\n", b"o MOVE %d Archive\r\n" % n, b"o UID MOVE %d:* Sent\r\n" % (n * 3),
+            b"o APPEND INBOX {21+}\r\nSubject: other\r\n\r\nhi\r\n", b"o NOOP\r\n",
+            b"o STORE %d -FLAGS (\\Seen)\r\n" % n, b"o COPY %d INBOX\r\n" % n))
 
     def checkpoint(self, who: str, before: dict[Location, tuple[int, str]], outside: dict[str, int]) -> None:
         self.stats.checks += 1

@@ -48,8 +48,9 @@ ATOMS = st.sampled_from([
 ])
 VALUE = st.lists(ATOMS | st.binary(max_size=12), max_size=6).map(b" ".join)
 HEADER = st.tuples(NAMES | st.binary(max_size=8), VALUE).map(lambda t: t[0] + b": " + t[1])
-BODY_LINES = st.sampled_from([b"--zz", b"--zz--", b"--z z", b"Content-Type: text/plain", b"Content-Type: message/rfc822",
-                              b"Content-Type: message/disposition-notification", b"Disposition: manual-action; x",
+BODY_LINES = st.sampled_from([b"--zz", b"--zz--", b"--z z", b"Content-Type: text/plain",
+                              b"Content-Type: message/rfc822", b"Content-Type: message/disposition-notification",
+                              b"Disposition: manual-action; x",
                               b"Final-Recipient: rfc822; a@b", b"Original-Message-ID: <x@y>", b"", b"hello",
                               b"=E2=82=AC=", b"aGVsbG8=", b".", b"\xff", b"Subject: inner", b"\t folded"])
 MESSAGE = st.tuples(st.lists(HEADER, max_size=12), st.lists(BODY_LINES | st.binary(max_size=30), max_size=16),
