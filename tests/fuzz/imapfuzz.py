@@ -40,6 +40,7 @@ from types import FrameType
 
 from agentmail.imap import commands as c
 from agentmail.imap import response as r
+from agentmail.imap.errors import ImapError
 from agentmail.imap.events import NeedContinuation, ParseError, RawLine
 from agentmail.imap.maildir_backend import MaildirBackend
 from agentmail.imap.parser import CommandParser
@@ -408,9 +409,28 @@ class ImapFuzzer:
             if other is not None and not other.closed and self.rng.random() < 0.1:
                 self.feed(other, self._other_command(), count=False)
             waiting = conn.waiting_line
+            if waiting == "idle":
+                self.poll(conn)
             data = self.gen.raw_line(waiting == "auth") if waiting and self.rng.random() < 0.9 else self.gen.input()
             self.feed(conn, data)
         self.checkpoint(who, before, outside)
+
+    def poll(self, conn: Conn) -> None:
+        """What the server does every half second while a client idles (RFC 2177): push the mailbox's changes."""
+        try:
+            replies = self._guarded(conn.session.poll)
+        except Hang:
+            self._found("hang", "IDLE poll", b"(idle poll)")
+            conn.dead = True
+            return
+        except Exception as exc:  # noqa: BLE001 - the server answers BYE; any other exception is a finding
+            if not isinstance(exc, ImapError):
+                self._found(f"exception:{type(exc).__name__}@{where_from(exc)}", f"{exc!r}"[:300], b"(idle poll)")
+            conn.dead = True
+            return
+        assert isinstance(replies, list)
+        self._logged()
+        self._check_numbers(conn, None, replies, b"(idle poll)")
 
     def _other(self, who: str) -> Conn | None:
         """A second client of bob's on INBOX, changing it under the first one (its untagged EXPUNGE and EXISTS
