@@ -36,7 +36,8 @@ def find_part(root: Part, path: tuple[int, ...]) -> Part | None:
 def header_fields(header: bytes, names: tuple[str, ...], exclude: bool) -> bytes:
     from .mime import parse_header
 
-    wanted = {n.lower().encode() for n in names}
+    # a client's 8-bit field name comes as surrogate escapes: back to its bytes, which match no real field
+    wanted = {n.lower().encode("utf-8", "surrogateescape") for n in names}
     picked = [f.raw for f in parse_header(header) if (f.name.lower() in wanted) != exclude]
     return b"".join(picked) + b"\r\n"
 

@@ -167,7 +167,7 @@ class Part:
         return self.message is not None
 
     def field(self, name: str) -> HeaderField | None:
-        key = name.lower().encode()
+        key = name.lower().encode("utf-8", "surrogateescape")  # SEARCH HEADER names come from the client
         for f in self.fields:
             if f.name.lower() == key:
                 return f

@@ -285,7 +285,7 @@ class FetchResponse(Response):
         for i, (name, value) in enumerate(self.items):
             if i:
                 out += b" "
-            out += name.encode() + b" "
+            out += name.encode("utf-8", "surrogateescape") + b" "  # echoes a client's HEADER.FIELDS names as sent
             _encode(value, out)
         out += b")\r\n"
         return bytes(out)

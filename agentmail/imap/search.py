@@ -158,7 +158,7 @@ def _sent_date(msg: SearchMessage) -> dt.date:
         return _EPOCH
     try:
         parsed = email.utils.parsedate_to_datetime(values[0])
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a 20-digit year overflows datetime
         return _EPOCH
     return parsed.date() if parsed is not None else _EPOCH
 

@@ -81,7 +81,8 @@ class SequenceSet:
 def _bound(text: str, whole: str) -> Bound:
     if text == "*":
         return None
-    if not text.isdigit() or text.startswith("0") or len(text) > 10 or int(text) > 0xFFFFFFFF:
+    # isascii: str.isdigit() is also true for '²' and '١' (RFC 3501 9: nz-number is ASCII digits)
+    if not (text.isascii() and text.isdigit()) or text.startswith("0") or len(text) > 10 or int(text) > 0xFFFFFFFF:
         raise ImapBad(f"Invalid sequence set {whole!r}")
     return int(text)
 

@@ -10,9 +10,6 @@ from collections.abc import Mapping
 
 # finding kind prefix (file, no line number: lines move) -> the regression test in tests/fuzz/test_regressions.py
 KNOWN: dict[str, str] = {
-    "internal:UnicodeEncodeError@agentmail/imap/fetch.py": "test_fetch_header_fields_with_8bit_name",
-    "internal:OverflowError@agentmail/imap/search.py": "test_search_sent_date_with_huge_year",
-    # (test_sequence_set_of_unicode_digits: found by test_format_fuzz.py at 20,000 examples; not reachable over IMAP)
 }
 
 
