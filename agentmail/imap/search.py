@@ -56,7 +56,7 @@ class SearchMessage:
         return self._root
 
     def header_values(self, name: str) -> list[str]:
-        key = name.lower().encode()
+        key = name.lower().encode("utf-8", "surrogateescape")  # SEARCH HEADER names come from the client
         return [decode_header_value(f.value) for f in self.root().fields if f.name.lower() == key]
 
     def header_text(self) -> str:
