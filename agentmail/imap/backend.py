@@ -82,11 +82,11 @@ class Backend(Protocol):
         """Replace the flags of one message (keywords included)."""
 
     def append(self, account: str, mailbox: str, message: bytes, flags: frozenset[str],
-               date: dt.datetime | None) -> int:
-        """Store a message (CRLF as received) and return its UID."""
+               date: dt.datetime | None) -> int | None:
+        """Store a message (CRLF as received) and return its UID (None: stored, but its UID is not known yet)."""
 
     def copy(self, account: str, mailbox: str, uids: Sequence[int], dest: str) -> list[int]:
-        """Copy messages; returns the new UIDs in the order of ``uids``."""
+        """Copy messages; returns the new UIDs in the order of ``uids`` ([]: copied, UIDs not known yet)."""
 
     def move(self, account: str, mailbox: str, uids: Sequence[int], dest: str) -> list[int]:
         """Move messages (RFC 6851): copy then expunge, atomically where the store can."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -38,6 +39,8 @@ from .errors import ImapNo
 from .folders import Namespace, Place
 from .headcache import Budget, read_header
 from .mailcache import Entry, MailboxCache, odd_mailbox
+
+log = logging.getLogger("agentmail.imap")
 
 MAX_CACHES = 512
 EXPUNGED = "EXPUNGEISSUED"  # RFC 5530
@@ -99,14 +102,22 @@ class MaildirBackend:
         return box
 
     def _publish(self, box: Maildir, items: list[tuple[Staged, str]]) -> list[int]:
-        """Link staged files into cur/ and record their UIDs, under the uidlist lock (as delivery._publish)."""
+        """Link staged files into cur/ and record their UIDs, under the uidlist lock (as delivery._publish).
+
+        Returns [] when the messages are stored but their UIDs could not be recorded: answering NO then would make
+        the client APPEND (or COPY) them again, a duplicate. The next scan gives them UIDs; the OK goes without
+        APPENDUID/COPYUID, which RFC 4315 clients treat as "UIDs not known"."""
         lock = DotLock(os.path.join(box.path, uidlist.FILENAME))
         try:
             lock.acquire()
             try:
                 bases = [split_name(staged.commit("cur", info, sync=False))[0] for staged, info in items]
                 fsync_dir(os.path.join(box.path, "cur"))
-                return uidlist.append(box, bases, lock=lock)
+                try:
+                    return uidlist.append(box, bases, lock=lock)
+                except (AgentmailError, OSError) as exc:
+                    log.warning("imap: %d message(s) stored in %s without a UID yet: %s", len(bases), box.path, exc)
+                    return []
             finally:
                 lock.release()
         except AgentmailError as exc:
@@ -245,7 +256,7 @@ class MaildirBackend:
         raise ImapNo("Message was expunged", EXPUNGED)
 
     def append(self, account: str, mailbox: str, message: bytes, flags: frozenset[str],
-               date: dt.datetime | None) -> int:
+               date: dt.datetime | None) -> int | None:
         place = self.ns.writable(account, mailbox)
         if len(message) > self.cfg.max_message:
             raise ImapNo(f"Message too large (limit {self.cfg.max_message} bytes)", "LIMIT")
@@ -259,9 +270,9 @@ class MaildirBackend:
         if date is not None:  # INTERNALDATE is the file's mtime
             stamp = date.timestamp()
             os.utime(staged.tmp_path, (stamp, stamp))
-        uid = self._publish(box, [(staged, info)])[0]
+        uids = self._publish(box, [(staged, info)])
         cache.invalidate()
-        return uid
+        return uids[0] if uids else None
 
     def _stage_copy(self, src: Place, entry: Entry, dest: Maildir) -> Staged:
         """A new name in dest/tmp for the same file: a hard link (no data copied), else a copy."""

@@ -395,7 +395,10 @@ class SelectedMailbox:
         yield r.ok(cmd.tag, f"{'UID ' if cmd.uids is not None else ''}EXPUNGE completed")
 
 
-def _copyuid(uidvalidity: int, uids: list[int], new: list[int]) -> r.ResponseCode:
+def _copyuid(uidvalidity: int, uids: list[int], new: list[int]) -> r.ResponseCode | None:
+    """COPYUID (RFC 4315 3), or None when some copies are stored without a UID yet (maildir_backend._publish)."""
+    if len(new) != len(uids):
+        return None
     return r.ResponseCode("COPYUID", f"{uidvalidity} {_uid_set(uids)} {_uid_set(new)}")
 
 def _account(session: Session) -> str:

@@ -375,7 +375,9 @@ class Session:
         if st.read_only:
             raise ImapNo("Mailbox is read-only", "READ-ONLY")
         uid = self.backend.append(self.account, name, cmd.message, frozenset(cmd.flags), cmd.date)
-        code = r.ResponseCode("APPENDUID", f"{st.uidvalidity} {uid}")
+        # stored but no UID recorded yet (maildir_backend._publish): OK without APPENDUID, never a NO that a client
+        # would answer with a second APPEND
+        code = r.ResponseCode("APPENDUID", f"{st.uidvalidity} {uid}") if uid is not None else None
         return [*self._untagged_updates(), r.ok(cmd.tag, "APPEND completed", code)]
 
     def _cmd_idle(self, cmd: c.Idle) -> list[r.Response]:
