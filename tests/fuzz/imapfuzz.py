@@ -15,7 +15,7 @@ Findings (anything but the protocol's own replies):
 - `hang`: one event took longer than the watchdog (SIGALRM; an unbounded loop or regex backtracking);
 - `protocol:<what>`: a command without exactly one tagged completion as the last reply, a reply line with a bare
   CR or LF, a continuation where none belongs;
-- `serverbug`: a tagged `NO [SERVERBUG]` with nothing logged (the store failed on input it should have refused);
+- `serverbug:<text>`: a tagged `NO [SERVERBUG]` with nothing logged (the store failed on input it should have refused);
 - `leak`: bob's session saw alice's mail; `store:<what>`: the checks of tests/fuzz/world.py after each connection,
   files of other accounts or outside bob's maildir touched, a message removed by a command that may not remove it.
 Every command's time (parse + all replies) is kept; the slowest inputs are reported with the longest single
@@ -275,7 +275,7 @@ class ImapFuzzer:
                 if resp.status == "BAD" and resp.text.startswith("Could not parse command ("):
                     self._found(f"masked:{resp.text[26:-1]}", resp.text, data)
                 if resp.code is not None and resp.code.name == "SERVERBUG" and not logged:
-                    self._found("serverbug", resp.text[:200], data)
+                    self._found(f"serverbug:{resp.text.partition(':')[0][:40]}", resp.text[:200], data)
                 line = resp.to_bytes()
                 if b"\r" in line[:-2] or b"\n" in line[:-2]:
                     self._found("protocol:line-break-in-status", repr(line[:200]), data)
@@ -290,8 +290,8 @@ class ImapFuzzer:
             else:
                 ok = isinstance(last, r.StatusResponse) and last.tag == event.tag and len(tagged) == 1
             if not ok:
-                self._found("protocol:completion", f"{type(event).__name__}: {[type(x).__name__ for x in replies]}",
-                            data)
+                self._found(f"protocol:completion:{type(event).__name__}",
+                            f"{[type(x).__name__ for x in replies]}", data)
         elif isinstance(event, NeedContinuation):
             if len(replies) != 1 or not isinstance(last, r.ContinuationRequest):
                 self._found("protocol:continuation", repr(replies)[:200], data)

@@ -70,6 +70,7 @@ MAILBOXES = (
     "INBOX", "inbox", "InBoX", "Sent", "Archive", "Todo", "Receipts", "Fuzz", "Fuzz/Sub", "Fuzz/Sub/Deep",
     "Agents", "Agents/bob/INBOX", "Agents/alice/INBOX", "Agents/All", "Agents/alice/Sent", "INBOX/child",
     "&AOk-t&AOk-", "&ZeVnLIqe-", "&-", "&", "&-&-", "&Jjo-!", "&AGE-", "&2D3cAQ-", "&U,BTFw-", "&-AOk-",
+    "&AO\xe9-", "&AOk\udcff-", "&\udcc3\udca9-", "Fuzz/&AO\xe9-", "&AOk=-", "&AO/-", "&2D3-", "&AOkA6Q-",
     "Gr\xfc\xdfe", "\u65e5\u672c", "..", ".", "../alice", "../../etc", "a/../b", "/", "//", "a//b", "", " ",
     ".Sent", "Sent.Deep", "a.b.c", "tmp", "cur", "new", "maildirfolder", "dovecot-uidlist", "%", "*", "Fu*",
     "F%z", "x" * 250, "y" * 1000, "NUL\x00x", "tab\tx", "quote\"x", "back\\x", "~", "-", "INBOX.",
@@ -347,6 +348,8 @@ class ImapGen:
                                           "In%", "*Sub*", "Agents/*/INBOX")))
         if r < 0.7:  # many wildcards: a backtracking matcher takes exponential time on these
             n = self.rng.randint(5, 60)
+            if self.chance(0.3):
+                return self.string(self.pick(("*", "%", "*%")) * n + self.pick(("Z", "x", "/", "")))
             return self.string("".join(self.pick(("*", "%", "a", "*a", "%/")) for _ in range(n)) + "x")
         return self.mailbox()
 

@@ -5,6 +5,7 @@ ones below are fixed and stay as regression tests."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,28 @@ def test_sequence_set_of_unicode_digits() -> None:
 
 def test_search_header_with_8bit_name(fuzzer: ImapFuzzer) -> None:
     # an 8-bit field name through SEARCH HEADER (mime.Part.field): no match, never SERVERBUG
-    stats = fuzzer.replay([b"a SELECT INBOX\r\n", b'b SEARCH HEADER "\xff" "x"\r\n', b'c UID SEARCH HEADER "x\xfe" ""\r\n'])
+    stats = fuzzer.replay([b"a SELECT INBOX\r\n", b'b SEARCH HEADER "\xff" "x"\r\n',
+                           b'c UID SEARCH HEADER "x\xfe" ""\r\n'])
     assert dict(stats.counts) == {}
     assert stats.replies["NO"] == 0
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="IDLE on a selected mailbox deleted meanwhile answers NO but stays idling: the next line is "
+                          "taken as DONE and gets a second tagged reply, NO [SERVERBUG] (ImapNo logged as a bug)")
+def test_idle_on_a_deleted_mailbox(fuzzer: ImapFuzzer) -> None:
+    stats = fuzzer.replay([b"a CREATE Fuzz\r\n", b"b SELECT Fuzz\r\n", b"c DELETE Fuzz\r\n", b"d IDLE\r\n",
+                           b"DONE\r\n", b"e NOOP\r\n"])
+    assert dict(stats.counts) == {}
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="RENAME Foo Bar when Bar/Sub exists (Bar does not) renames .Foo to .Bar, then fails on "
+                          ".Foo.Sub -> .Bar.Sub: NO [SERVERBUG] 'Directory not empty', half done")
+def test_rename_onto_existing_children(fuzzer: ImapFuzzer) -> None:
+    stats = fuzzer.replay([b"a CREATE Foo\r\n", b"b CREATE Foo/Sub\r\n", b"c CREATE Bar/Sub\r\n",
+                           b"d RENAME Foo Bar\r\n"])
+    assert dict(stats.counts) == {}
+    names = sorted(os.listdir(fuzzer.world.box("bob")))
+    # refused whole (ALREADYEXISTS) or done whole: never .Foo renamed while .Foo.Sub stays
+    assert (".Foo" in names) == (".Foo.Sub" in names), names
