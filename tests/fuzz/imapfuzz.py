@@ -44,7 +44,7 @@ from agentmail.imap.errors import ImapError
 from agentmail.imap.events import NeedContinuation, ParseError, RawLine
 from agentmail.imap.maildir_backend import MaildirBackend
 from agentmail.imap.parser import CommandParser
-from agentmail.imap.server import CHUNK, MAX_LINE
+from agentmail.imap.server import CHUNK, MAX_LINE, SLICE
 from agentmail.imap.session import Session
 
 from .imapgen import ImapGen
@@ -229,18 +229,20 @@ class ImapFuzzer:
         self._context.append(data)
 
     def _run(self, conn: Conn, event: object) -> tuple[list[r.Response], float, float]:
-        """All replies to one event, pulled in CHUNK-sized pieces as server.take does; the longest piece's time
-        and the whole time."""
+        """All replies to one event (without the session's pauses), pulled in pieces as server.take does; the
+        longest piece's time and the whole time."""
         stream: Iterator[r.Response] = conn.session.stream(event)  # type: ignore[arg-type]
         replies: list[r.Response] = []
         longest = 0.0
 
-        def piece() -> bool:
+        def piece() -> bool:  # what server.take does: CHUNK bytes or SLICE seconds, whichever comes first
             size = 0
+            deadline = time.monotonic() + SLICE
             for resp in stream:
-                replies.append(resp)
-                size += len(resp.to_bytes())
-                if size >= CHUNK:
+                if not isinstance(resp, r.Pause):
+                    replies.append(resp)
+                    size += len(resp.to_bytes())
+                if size >= CHUNK or time.monotonic() >= deadline:
                     return False
             return True
 
