@@ -21,8 +21,9 @@ After each part, the recipients' Maildirs (every folder, new/ and cur/) are read
 and the dovecot-uidlist check, once a clean `agentmail serve` has answered an IMAP SELECT of each mailbox (which
 gives UIDs to files delivered while a kill interrupted the UID step): every file has exactly one UID, no UID is
 given twice, the UIDs ascend. Also shown: files still waiting for a UID before that SELECT, tmp/ leftovers (which
-`agentmail cleanup` removes) and journal copies. Exit status 1 if anything is lost, partial or duplicated, or the
-uidlist check fails.
+`agentmail cleanup` removes) and the journal (messages stored but not journaled, and whether any of those was
+acknowledged). Exit status 1 if anything is lost, partial or duplicated, an acknowledged message is not in the
+journal, or the uidlist check fails.
 """
 
 from __future__ import annotations
@@ -195,6 +196,11 @@ def message_files(box: Path) -> list[Path]:
     return sorted(p for sub in ("new", "cur") if (box / sub).is_dir() for p in (box / sub).iterdir())
 
 
+def marker_of(data: bytes) -> str:
+    start = data.find(b"BEGIN ")
+    return data[start + 6: data.find(b"\n", start)].decode("ascii", "replace").strip() if start >= 0 else ""
+
+
 def audit(store: Store, boxes: list[tuple[str, str]], tally: Tally, label: str) -> bool:
     """`boxes` are (account, folder): the recipients' INBOXes first, then other copies (the sender's Sent)."""
     stored: Counter[tuple[str, str]] = Counter()  # (account, marker) -> complete copies in that folder
@@ -202,8 +208,7 @@ def audit(store: Store, boxes: list[tuple[str, str]], tally: Tally, label: str) 
     for account, folder in boxes:
         for path in message_files(store.box(account, folder)):
             data = path.read_bytes()
-            start = data.find(b"BEGIN ")
-            marker = data[start + 6: data.find(b"\n", start)].decode("ascii", "replace").strip() if start >= 0 else ""
+            marker = marker_of(data)
             if not marker or f"END {marker}".encode() not in data[-200:]:
                 partial.append(path)
                 continue
@@ -214,18 +219,23 @@ def audit(store: Store, boxes: list[tuple[str, str]], tally: Tally, label: str) 
     lost = sorted(f"{m} for {r}" for m, rcpts in tally.acked.items() for r in rcpts if (f"{r}/INBOX", m) not in stored)
     unacked_stored = len(markers - tally.acked.keys())
     tmp_left = sum(len(list((store.box(a, f) / "tmp").iterdir())) for a, f in boxes)
-    journal = sum(1 for sub in ("new", "cur") for _ in (store.home / "journal" / sub).iterdir())
+    journal = Counter(marker_of(path.read_bytes()) for sub in ("new", "cur")
+                      for path in (store.home / "journal" / sub).iterdir())
+    unjournaled = markers - journal.keys()
+    acked_unjournaled = len(unjournaled & tally.acked.keys())
     waiting = sum(without_uid(store.box(a, f)) for a, f in boxes)
     uid_problems = uidlist_after_select(store, boxes)
     print(f"{label}: attempted {len(tally.attempted)}, killed {tally.kills} times")
     print(f"  acknowledged {len(tally.acked)}, stored {len(markers)} ({unacked_stored} of them never acknowledged), "
           f"duplicated {len(dup)}, partial {len(partial)}, lost {len(lost)}")
-    print(f"  tmp/ leftovers {tmp_left}, journal copies {journal}, files waiting for a UID after the last kill "
-          f"{waiting}; uidlist after a clean SELECT: {'consistent' if not uid_problems else uid_problems}")
+    print(f"  journal: {sum(journal.values())} copies, {sum(1 for n in journal.values() if n > 1)} markers twice; "
+          f"stored but not in the journal: {len(unjournaled)} ({acked_unjournaled} of them acknowledged)")
+    print(f"  tmp/ leftovers {tmp_left}, files waiting for a UID after the last kill {waiting}; uidlist after a "
+          f"clean SELECT: {'consistent' if not uid_problems else uid_problems}")
     for what, items in (("duplicated", dup), ("partial", [str(p) for p in partial]), ("lost", lost)):
         for item in items[:5]:
             print(f"    {what}: {item}")
-    return not (dup or partial or lost or uid_problems)
+    return not (dup or partial or lost or uid_problems or acked_unjournaled)
 
 
 def without_uid(box: Path) -> int:
