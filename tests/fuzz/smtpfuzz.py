@@ -30,8 +30,8 @@ DOMAIN = "agents.localhost"
 USER = "alice"
 MARK = b"X-Fuzz-Marker: "
 
-Step = tuple[str, bytes]  # ("line", bytes) one command and its reply; ("data", body) after a 354; ("raw", bytes)
-# sent without waiting; ("close", b"") the client hangs up
+Step = tuple[str, bytes]  # ("line", bytes) one command and its reply; ("pipe", lines) several at once, a reply each;
+# ("data", body) after a 354; ("raw", bytes) sent without waiting; ("close", b"") the client hangs up
 
 
 @dataclass
@@ -137,6 +137,8 @@ class SmtpGen:
         if rng.random() < 0.1:
             steps.append(("line", rng.choice((b"RSET", b"NOOP", b"VRFY bob", b"DATA now"))))
         steps.append(("line", rng.choice((b"DATA",) * 20 + (b"data", b"DATA x", b"BDAT 10 LAST"))))
+        if rng.random() < 0.2:  # the client pipelines the envelope (RFC 2920 style, DATA last), unasked
+            steps = [("pipe", b"".join(line + b"\r\n" for _, line in steps))]
         steps.append(("data", self.content(rng, i)))
         return steps
 
@@ -222,16 +224,22 @@ async def play(port: int, steps: list[Step], stats: SmtpStats, timeout: float) -
                 continue
             if kind == "data" and not in_data:
                 continue  # DATA was refused: the content is not sent
-            if kind == "line" and in_data:  # a 354 the steps did not plan for: end the (empty) message first
+            if kind in ("line", "pipe") and in_data:  # a 354 the steps did not plan for: end the message first
                 writer.write(b".\r\n")
                 await writer.drain()
                 if not await _reply(reader, timeout):
                     break
             last = data[:200]
-            writer.write(data if kind == "data" else data + b"\r\n")
+            writer.write(data if kind in ("data", "pipe") else data + b"\r\n")
             await writer.drain()
             stats.commands += 1
             t0 = time.monotonic()
+            for _ in range(data.count(b"\r\n") - 1 if kind == "pipe" else 0):  # all but the last reply
+                earlier = await _reply(reader, timeout)
+                if not earlier:
+                    break
+                stats.replies[earlier[:3].decode("ascii", "replace")] += 1
+                check(earlier, data, kind, steps, stats)
             reply = await _reply(reader, timeout)
             spent = time.monotonic() - t0
             if len(stats.slowest) < 5 or spent > min(stats.slowest)[0]:
@@ -241,7 +249,7 @@ async def play(port: int, steps: list[Step], stats: SmtpStats, timeout: float) -
             code = reply[:3].decode("ascii", "replace")
             stats.replies[code] += 1
             check(reply, data, kind, steps, stats)
-            in_data = kind == "line" and code == "354"
+            in_data = kind in ("line", "pipe") and code == "354"
             if kind == "data" and code == "250":
                 start = data.find(MARK)
                 marker = data[start + len(MARK): data.find(b"\r\n", start)].decode("ascii", "replace")
