@@ -253,6 +253,8 @@ class ImapFuzzer:
             longest, mark = max(longest, now - mark), now
             if done:
                 return replies, longest, now - start
+            if self.watchdog > 0 and now - start > 6 * self.watchdog:
+                raise Hang()  # pieces that never end: each short, the command endless
 
     # ------------------------------------------------------------------ checks
     def _found(self, kind: str, detail: str, data: bytes) -> None:
