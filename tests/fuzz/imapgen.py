@@ -417,6 +417,9 @@ class ImapGen:
 
     def input(self) -> bytes:
         r = self.rng.random()
+        if r < 0.002:  # past the 64 KiB line limit (8 KiB before login), with or without its line end
+            line = b"t0 SEARCH " + b"OR ALL " * self.rng.randint(1200, 12000) + b"ALL"
+            return line + b"\r\n" if self.chance(0.5) else line
         if r < 0.62:
             data = self.command()
         elif r < 0.88:
