@@ -194,10 +194,21 @@ class Namespace:
         old_disk, new_disk = disk_name(src.folder), disk_name(dst.folder)
         moves = [(e, new_disk + e[len(old_disk):]) for e in sorted(os.listdir(root))
                  if e == old_disk or e.startswith(old_disk + ".")]
+        # all or nothing: a child's new name taken (Bar/Sub when renaming Foo with Foo/Sub to Bar) refuses the whole
+        # RENAME before anything moves, and a failure half-way moves back what had moved
+        if any(os.path.lexists(os.path.join(root, b)) for _, b in moves):
+            raise ImapNo("A mailbox with one of the new names already exists", "ALREADYEXISTS")
+        done: list[tuple[str, str]] = []
         try:
             for a, b in moves:
                 os.rename(os.path.join(root, a), os.path.join(root, b))
+                done.append((a, b))
         except OSError as exc:
+            for a, b in reversed(done):
+                try:
+                    os.rename(os.path.join(root, b), os.path.join(root, a))
+                except OSError:
+                    pass
             raise ImapNo(f"Cannot rename mailbox: {exc.strerror}", "SERVERBUG") from None
 
 

@@ -24,7 +24,7 @@ from . import commands as c
 from . import response as r
 from . import utf7
 from .backend import DELIMITER, Backend, MailboxInfo, MailboxState
-from .errors import ImapBad, ImapError, ImapNo, internal_error
+from .errors import ImapBad, ImapBye, ImapError, ImapNo, internal_error
 from .events import NeedContinuation, ParseError, RawLine
 from .listing import list_attributes, lsub_entries, order, parents, pattern_regex, with_parents
 from .selected import SelectedMailbox, uid_flags
@@ -103,9 +103,16 @@ class Session:
         if self.selected is None or self.account is None:
             return []
         name = self.selected.name
-        if self.selected.readonly:
-            return self.selected.sync(self._state(name), expunges=True, recent=self._recent(name), claimed=False)
-        state, claimed = self._claim(name)
+        try:
+            if self.selected.readonly:
+                return self.selected.sync(self._state(name), expunges=True, recent=self._recent(name), claimed=False)
+            state, claimed = self._claim(name)
+        except ImapNo as err:
+            if err.code is None or err.code.name != "NONEXISTENT":
+                raise
+            # deleted under us (another session, the CLI): as Dovecot, BYE rather than a NO for every command after
+            self.closed = True
+            raise ImapBye("Selected mailbox was deleted, have to disconnect") from None
         return self.selected.sync(state, expunges=True, recent=claimed)
 
     # ------------------------------------------------------------------ dispatch
@@ -220,7 +227,11 @@ class Session:
             tag, self.idling = self.idling, None
             if line.strip().upper() != b"DONE":
                 return [r.bad(tag, "Expected DONE to end IDLE")]
-            return [*self._untagged_updates(), r.ok(tag, "IDLE terminated")]
+            try:
+                updates = self._untagged_updates()
+            except ImapError as err:  # the mailbox went away while idling (deleted by another session): IDLE's NO
+                return [err.response(tag)]
+            return [*updates, r.ok(tag, "IDLE terminated")]
         return [r.bad(None, "Unexpected line")]
 
     # ------------------------------------------------------------------ authenticated
@@ -381,9 +392,10 @@ class Session:
         return [*self._untagged_updates(), r.ok(cmd.tag, "APPEND completed", code)]
 
     def _cmd_idle(self, cmd: c.Idle) -> list[r.Response]:
+        updates = self._untagged_updates()  # first: a NO here (the mailbox deleted meanwhile) must not leave us idling
         self.idling = cmd.tag
         self.wants_line = True
-        return [*self._untagged_updates(), r.ContinuationRequest("idling")]
+        return [*updates, r.ContinuationRequest("idling")]
 
     # ------------------------------------------------------------------ leaving selected state
     def _cmd_close(self, cmd: c.Close) -> list[r.Response]:

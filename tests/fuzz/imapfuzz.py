@@ -293,6 +293,9 @@ class ImapFuzzer:
                 ok = isinstance(last, r.ContinuationRequest) and not tagged
             else:
                 ok = isinstance(last, r.StatusResponse) and last.tag == event.tag and len(tagged) == 1
+                # RFC 3501 7.1.5: a server closing the connection (the selected mailbox deleted) ends with BYE instead
+                ok = ok or (conn.session.closed and isinstance(last, r.StatusResponse) and last.status == "BYE"
+                            and not tagged)
             if not ok:
                 self._found(f"protocol:completion:{type(event).__name__}",
                             f"{[type(x).__name__ for x in replies]}", data)

@@ -10,9 +10,6 @@ from collections.abc import Mapping
 
 # finding kind prefix (file, no line number: lines move) -> the regression test in tests/fuzz/test_regressions.py
 KNOWN: dict[str, str] = {
-    "internal:ImapNo@agentmail/imap/mailcache.py": "test_idle_on_a_deleted_mailbox",
-    "protocol:completion:Idle": "test_idle_on_a_deleted_mailbox",
-    "serverbug:Cannot rename mailbox": "test_rename_onto_existing_children",
 }
 
 

@@ -53,18 +53,12 @@ def test_search_header_with_8bit_name(fuzzer: ImapFuzzer) -> None:
     assert stats.replies["NO"] == 0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="IDLE on a selected mailbox deleted meanwhile answers NO but stays idling: the next line is "
-                          "taken as DONE and gets a second tagged reply, NO [SERVERBUG] (ImapNo logged as a bug)")
 def test_idle_on_a_deleted_mailbox(fuzzer: ImapFuzzer) -> None:
     stats = fuzzer.replay([b"a CREATE Fuzz\r\n", b"b SELECT Fuzz\r\n", b"c DELETE Fuzz\r\n", b"d IDLE\r\n",
                            b"DONE\r\n", b"e NOOP\r\n"])
     assert dict(stats.counts) == {}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="RENAME Foo Bar when Bar/Sub exists (Bar does not) renames .Foo to .Bar, then fails on "
-                          ".Foo.Sub -> .Bar.Sub: NO [SERVERBUG] 'Directory not empty', half done")
 def test_rename_onto_existing_children(fuzzer: ImapFuzzer) -> None:
     stats = fuzzer.replay([b"a CREATE Foo\r\n", b"b CREATE Foo/Sub\r\n", b"c CREATE Bar/Sub\r\n",
                            b"d RENAME Foo Bar\r\n"])
@@ -72,3 +66,21 @@ def test_rename_onto_existing_children(fuzzer: ImapFuzzer) -> None:
     names = sorted(os.listdir(fuzzer.world.box("bob")))
     # refused whole (ALREADYEXISTS) or done whole: never .Foo renamed while .Foo.Sub stays
     assert (".Foo" in names) == (".Foo.Sub" in names), names
+
+
+def test_selected_mailbox_deleted_by_another_session_during_idle(fuzzer: ImapFuzzer) -> None:
+    # bob's Fuzz folder goes away under an IDLE (another session, or the agent's own CLI): DONE gets a BYE, as
+    # Dovecot's "Selected mailbox was deleted, have to disconnect", never SERVERBUG
+    import shutil
+
+    from agentmail.imap.maildir_backend import MaildirBackend
+    from tests.imap.test_session import Client
+
+    client = Client(MaildirBackend(fuzzer.world.cfg))
+    client.login("bob", fuzzer.world.passwords["bob"])
+    assert client.send(b"a CREATE Fuzz\r\n").endswith(b"a OK CREATE completed\r\n")
+    assert b"b OK [READ-WRITE]" in client.send(b"b SELECT Fuzz\r\n")
+    assert client.send(b"c IDLE\r\n").endswith(b"+ idling\r\n")
+    shutil.rmtree(os.path.join(fuzzer.world.box("bob"), ".Fuzz"))
+    done = client.send(b"DONE\r\n")
+    assert done == b"* BYE Selected mailbox was deleted, have to disconnect\r\n" and client.session.closed
