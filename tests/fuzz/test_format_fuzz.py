@@ -21,6 +21,7 @@ from agentmail.imap.envelope import envelope, envelope_bytes
 from agentmail.imap.errors import ImapBad
 from agentmail.imap.mime import header_end, parse_message
 from agentmail.imap.response import encode_value
+from agentmail.imap.search import decode_header_value
 from agentmail.imap.seqset import SequenceSet
 from agentmail.store import uidlist
 
@@ -179,6 +180,8 @@ def test_mime_views_never_fail(data: bytes) -> None:
     assert encode_value(envelope(root)).startswith(b"(")
     for value in (data, msg):
         parse_address_list(value)
+    for f in root.fields:  # what SEARCH compares: any header value decodes to some text
+        assert isinstance(decode_header_value(f.value), str)
 
 
 @FUZZ
