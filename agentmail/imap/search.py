@@ -108,7 +108,7 @@ def decode_header_value(value: bytes) -> str:
         return raw
     try:
         return str(email.header.make_header(email.header.decode_header(raw)))
-    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+    except (ValueError, LookupError, UnicodeError, email.errors.MessageError):  # CharsetError: a non-ASCII charset
         return raw
 
 

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 
 # finding kind prefix (file, no line number: lines move) -> the regression test in tests/fuzz/test_regressions.py
 KNOWN: dict[str, str] = {
-    "internal:CharsetError@agentmail/imap/search.py": "test_search_header_with_non_ascii_charset_name",
 }
 
 
