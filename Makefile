@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with python3, git and make:
 #   make run    start `agentmail serve` (creates .venv and installs on first use)
-#   make test   ruff, mypy and the whole test suite
+#   make test   ruff, mypy, the import contracts and the whole test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,6 +20,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check agentmail tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q

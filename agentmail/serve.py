@@ -1,17 +1,17 @@
-"""`agentmail serve`: one asyncio process running the listeners (SMTP now, IMAP when it exists).
+"""`agentmail serve`: one asyncio process running the listeners (SMTP and IMAP).
 
 Lifecycle:
 - one server per store: `run/serve.lock` is held with flock(2) for the whole life of the process, so a crashed
   server (whose `run/serve.json` is left behind) never blocks a restart, and a second `serve` fails with exit 69,
   naming the running server's pid and ports;
 - every listener binds (port 0 = a free port), then `run/serve.json` ({pid, host, imap_port, smtp_port,
-  started_at}, see server_info.py) is written atomically for `agentmail login-info` and tests;
+  started_at}, see agent/server_info.py) is written atomically for `agentmail login-info` and tests;
 - SIGINT/SIGTERM: stop accepting, let transactions in progress finish (a 250 is only sent once a message is
   fsynced), close the rest with 421, remove `run/serve.json`, exit 0.
 
 Adding a listener: a `Listener(name, port_key, port, start)` whose `start(ctx, host, port)` returns a started
-`asyncio.Server` (and optionally registers a shutdown step with `ctx.on_shutdown`). `build_listeners` picks up
-the IMAP server from `agentmail.imap.server.start_listener` when that module provides it.
+`asyncio.Server` (and optionally registers a shutdown step with `ctx.on_shutdown`), listed in `build_listeners`.
+The listeners know nothing of this module: it starts them (start_smtp, start_imap), so nothing imports upwards.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from .agent.server_info import DEFAULT_HOST, DEFAULT_IMAP_PORT, DEFAULT_SMTP_PORT, run_file
 from .errors import ConfigError, UnavailableError, UsageError
-from .server_info import DEFAULT_HOST, DEFAULT_IMAP_PORT, DEFAULT_SMTP_PORT, run_file
 from .store import registry
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class Listener:
 
 
 async def start_smtp(ctx: ServeContext, host: str, port: int) -> asyncio.AbstractServer:
-    from .smtp import SmtpService
+    from .smtp.listener import SmtpService
 
     service = SmtpService(ctx.cfg, ctx.executor, hostname=socket.gethostname() or "localhost",
                           tls_context=ctx.tls_context, require_tls=ctx.remote)
@@ -87,18 +87,16 @@ async def start_smtp(ctx: ServeContext, host: str, port: int) -> asyncio.Abstrac
     return await loop.create_server(service.protocol, host, port, backlog=1024, reuse_address=True)
 
 
-def build_listeners(smtp_port: int, imap_port: int) -> list[Listener]:
-    listeners = [Listener("SMTP", "smtp_port", smtp_port, start_smtp)]
-    import importlib
+async def start_imap(ctx: ServeContext, host: str, port: int) -> asyncio.AbstractServer:
+    from .imap.server import ImapServer
 
-    try:
-        imap_server: Any = importlib.import_module("agentmail.imap.server")
-    except ImportError:
-        imap_server = None
-    start_imap = getattr(imap_server, "start_listener", None)
-    if start_imap is not None:
-        listeners.append(Listener("IMAP", "imap_port", imap_port, start_imap))
-    return listeners
+    server = ImapServer(ctx.cfg)
+    ctx.on_shutdown(server.shutdown)
+    return await server.start(host, port)
+
+
+def build_listeners(smtp_port: int, imap_port: int) -> list[Listener]:
+    return [Listener("SMTP", "smtp_port", smtp_port, start_smtp), Listener("IMAP", "imap_port", imap_port, start_imap)]
 
 
 def is_loopback(host: str) -> bool:

@@ -77,7 +77,7 @@ def run_once(argv: list[str], stdin_path: str, env: dict[str, str]) -> tuple[flo
 
 
 def direct_hook(event: str) -> list[str]:
-    code = (f"import sys; sys.path[:0] = [{ROOT!r}]; from agentmail.hooks import main; "
+    code = (f"import sys; sys.path[:0] = [{ROOT!r}]; from agentmail.hooks.command import main; "
             f"sys.exit(main([{event!r}]))")
     return [REAL_PYTHON, "-I", "-S", "-c", code]
 
@@ -85,7 +85,7 @@ def direct_hook(event: str) -> list[str]:
 def tokens_per_postcard(tmp: str) -> dict[int, float]:
     """Announce n postcards with realistic titles through the real console script; chars/4 per postcard."""
     from agentmail import config
-    from agentmail.compose import send
+    from agentmail.agent.compose import send
     from agentmail.store import registry
 
     titles = ["Which port does the API listen on?", "Schema for users table frozen", "PR #42 ready for review",

@@ -83,8 +83,8 @@ def _fast_send(opts: dict[str, str], args: list[str]) -> int | None:
     if len(positional) not in (2, 3):
         return None
     from .. import config
-    from ..compose import send
-    from ..identity import whoami
+    from ..agent.compose import send
+    from ..agent.identity import whoami
 
     cfg = config.load(opts.get("home"))
     me = whoami(cfg, opts.get("as"))
@@ -92,7 +92,7 @@ def _fast_send(opts: dict[str, str], args: list[str]) -> int | None:
     body = read_body(positional[2] if len(positional) == 3 else None)
     result = send(cfg, me, to, positional[1], body, cc=cc, urgent="urgent" in flags,
                   receipt="no_receipt" not in flags)
-    from .render import names_all, sent_line
+    from ..agent.render import names_all, sent_line
 
     sys.stdout.write(sent_line(result.key, list(result.delivered), names_all(to + cc)) + "\n")
     return 0
@@ -102,9 +102,9 @@ def _fast_inbox(opts: dict[str, str], args: list[str]) -> int | None:
     if args:
         return None
     from .. import config
-    from ..identity import whoami
-    from ..mailbox import announce, unread
-    from .render import lines
+    from ..agent.identity import whoami
+    from ..agent.mailbox import announce, unread
+    from ..agent.render import lines
 
     cfg = config.load(opts.get("home"))
     me = whoami(cfg, opts.get("as"))
@@ -117,7 +117,7 @@ def _fast_inbox(opts: dict[str, str], args: list[str]) -> int | None:
 
 def _hook(opts: dict[str, str], args: list[str]) -> int | None:
     """`agentmail hook <event>`: Claude Code's hook protocol, never through click (it runs on every prompt)."""
-    from ..hooks import main as hook_main
+    from ..hooks.command import main as hook_main
 
     return hook_main(args, home=opts.get("home"), as_name=opts.get("as"))
 

@@ -15,9 +15,9 @@ from .app import Ctx, emit_json, out, pass_ctx
 @pass_ctx
 def login_info(c: Ctx, name: str | None, as_json: bool) -> None:
     """IMAP/SMTP host, ports, user and password for a mail client (default: the human account)."""
+    from ..agent.identity import no_such_account
+    from ..agent.server_info import server_info
     from ..format.address import normalize_name
-    from ..identity import no_such_account
-    from ..server_info import server_info
     from ..store import passwd, registry
 
     registry.ensure_store(c.cfg)
@@ -49,7 +49,7 @@ def login_info(c: Ctx, name: str | None, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Rewrite an existing agentmail block.")
 def init(path: str | None, force: bool) -> None:
     """Add the coordination hint at the project root to CLAUDE.md, AGENTS.md and an existing GEMINI.md (idempotent)."""
-    from ..project_hint import install_hint
+    from ..agent.hint import install_hint
 
     for target, action in install_hint(path, force=force):
         out(f"{action}: {target}")
@@ -60,7 +60,7 @@ def init(path: str | None, force: bool) -> None:
 @pass_ctx
 def cleanup(c: Ctx, dry_run: bool) -> None:
     """Mark dead sessions offline, drop stale bindings, locks and stuck tmp files. Never touches mail."""
-    from ..cleanup import cleanup as do_cleanup
+    from ..agent.cleanup import cleanup as do_cleanup
 
     actions = do_cleanup(c.cfg, dry_run=dry_run)
     for action in actions:
@@ -77,7 +77,7 @@ def demo(into: str | None) -> None:
     import tempfile
 
     from .. import config
-    from ..demo import play
+    from ..agent.demo import play
 
     home = into or tempfile.mkdtemp(prefix="agentmail-demo-")
     if into and os.path.exists(os.path.join(into, "maildirs")):

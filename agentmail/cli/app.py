@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from .. import config
+from ..agent import render
 from ..errors import EX_USAGE, AgentmailError, UsageError
-from . import render
 
 
 class Ctx:
@@ -28,7 +28,7 @@ class Ctx:
         return self._cfg
 
     def me(self) -> str:
-        from ..identity import whoami
+        from ..agent.identity import whoami
 
         return whoami(self.cfg, self.as_name)
 
@@ -74,7 +74,7 @@ def whoami(c: Ctx, as_json: bool) -> None:
 @pass_ctx
 def register(c: Ctx, name: str | None, session_id: str | None) -> None:
     """Give this session an account (NAME, AGENTMAIL_NAME, .agentmail, or three random words)."""
-    from ..identity import register as do_register
+    from ..agent.identity import register as do_register
 
     real, note = do_register(c.cfg, name, session_id=session_id)
     if note:
@@ -163,7 +163,7 @@ def _split(values: tuple[str, ...] | list[str]) -> list[str]:
 def send(c: Ctx, to: str, title: str, body: str | None, urgent: bool, attach: tuple[str, ...],
          no_receipt: bool, cc: tuple[str, ...]) -> None:
     """Send a postcard: TO (names, comma-separated), TITLE, BODY (or - for stdin)."""
-    from ..compose import send as do_send
+    from ..agent.compose import send as do_send
     from . import read_body
 
     to_names, cc_names = _split([to]), _split(cc)
@@ -179,8 +179,8 @@ def send(c: Ctx, to: str, title: str, body: str | None, urgent: bool, attach: tu
 @pass_ctx
 def reply(c: Ctx, msg_id: str, body: str | None, urgent: bool) -> None:
     """Reply to postcard ID (threaded: In-Reply-To, References, Re: title)."""
-    from ..compose import reply as do_reply
-    from ..mailbox import find
+    from ..agent.compose import reply as do_reply
+    from ..agent.mailbox import find
     from . import read_body
 
     me = c.me()
@@ -195,7 +195,7 @@ def reply(c: Ctx, msg_id: str, body: str | None, urgent: bool) -> None:
 @pass_ctx
 def broadcast(c: Ctx, title: str, body: str | None, urgent: bool) -> None:
     """Send a postcard to every other agent (no receipts)."""
-    from ..compose import broadcast as do_broadcast
+    from ..agent.compose import broadcast as do_broadcast
     from . import read_body
 
     result = do_broadcast(c.cfg, c.me(), title, read_body(body), urgent=urgent)
@@ -211,7 +211,7 @@ def broadcast(c: Ctx, title: str, body: str | None, urgent: bool) -> None:
 @pass_ctx
 def inbox(c: Ctx, show_all: bool, folder: str, limit: int, as_json: bool) -> None:
     """List unread postcards, one line each (and mark them announced)."""
-    from ..mailbox import announce, listing, unread
+    from ..agent.mailbox import announce, listing, unread
 
     me = c.me()
     folder = _folder(folder)
@@ -244,7 +244,7 @@ def _folder(name: str) -> str:
 @pass_ctx
 def read(c: Ctx, msg_id: str, as_json: bool) -> None:
     """Show postcard ID in full, mark it read, and send the receipt it asks for."""
-    from ..reading import read_message
+    from ..agent.reading import read_message
 
     shown = read_message(c.cfg, c.me(), msg_id)
     if as_json:
@@ -275,7 +275,7 @@ def render_card(shown: dict[str, Any]) -> str:
 @pass_ctx
 def log(c: Ctx, limit: int, since: str | None, as_json: bool) -> None:
     """Postcards this account sent, and who has read them."""
-    from ..reading import sent_log
+    from ..agent.reading import sent_log
 
     rows = sent_log(c.cfg, c.me(), limit, parse_age(since) if since else None)
     if as_json:
@@ -310,7 +310,7 @@ def parse_age(text: str) -> float:
 @pass_ctx
 def receipts(c: Ctx, limit: int, as_json: bool) -> None:
     """Read receipts received for this account's postcards."""
-    from ..receipts import receipts as list_receipts
+    from ..agent.receipts import receipts as list_receipts
 
     rows = list_receipts(c.cfg, c.me(), limit)
     if as_json:
@@ -336,7 +336,7 @@ def hook(c: Ctx, args: tuple[str, ...]) -> None:
     `agentmail hook` normally never reaches click (the fast path in cli/__init__.py runs it); this entry keeps it
     listed in --help and working with AGENTMAIL_NO_FAST_PATH set.
     """
-    from ..hooks import main as hook_main
+    from ..hooks.command import main as hook_main
 
     raise click.exceptions.Exit(hook_main(list(args), home=c.home, as_name=c.as_name))
 

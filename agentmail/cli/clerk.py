@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import render
+from ..agent import render
 from .app import Ctx, emit_json, out, pass_ctx, render_card
 
 
@@ -18,8 +18,8 @@ def clerk() -> None:
 @pass_ctx
 def pending(c: Ctx, as_json: bool) -> None:
     """Show every unread postcard in full, for triage."""
-    from ..mailbox import announce, unread
-    from ..reading import card_json
+    from ..agent.mailbox import announce, unread
+    from ..agent.reading import card_json
 
     me = c.me()
     items = unread(c.cfg, me)
@@ -43,9 +43,9 @@ def pending(c: Ctx, as_json: bool) -> None:
 @pass_ctx
 def file_(c: Ctx, msg_id: str) -> None:
     """File a routine postcard: moved to Todo, marked read, receipt `processed`."""
-    from ..mailbox import find, move
-    from ..reading import short_id
-    from ..receipts import send_receipt
+    from ..agent.mailbox import find, move
+    from ..agent.reading import short_id
+    from ..agent.receipts import send_receipt
 
     me = c.me()
     item = find(c.cfg, me, msg_id, ("INBOX",))
@@ -59,9 +59,9 @@ def file_(c: Ctx, msg_id: str) -> None:
 @pass_ctx
 def surface(c: Ctx, msg_id: str) -> None:
     """Surface a postcard to the main agent verbatim: flagged, marked read, receipt `displayed`."""
-    from ..mailbox import find, set_flags
-    from ..reading import card_json, short_id
-    from ..receipts import send_receipt
+    from ..agent.mailbox import find, set_flags
+    from ..agent.reading import card_json, short_id
+    from ..agent.receipts import send_receipt
 
     me = c.me()
     item = find(c.cfg, me, msg_id)

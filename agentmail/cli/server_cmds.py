@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..server_info import DEFAULT_HOST, DEFAULT_IMAP_PORT, DEFAULT_SMTP_PORT
+from ..agent.server_info import DEFAULT_HOST, DEFAULT_IMAP_PORT, DEFAULT_SMTP_PORT
 from .app import Ctx, out, pass_ctx
 
 PORT = click.IntRange(0, 65535)
@@ -46,7 +46,7 @@ Flags -o*, -B*, -v and -oem are accepted and ignored; see docs/smtp.md."""
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
 def sendmail(c: Ctx, args: tuple[str, ...]) -> None:
-    from ..sendmail import sendmail as do_sendmail
+    from ..smtp.sendmail import sendmail as do_sendmail
 
     result = do_sendmail(c.cfg, list(args))
     if "-v" in args:

@@ -17,8 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..agent.mailbox import Item
     from ..config import Config
-    from ..mailbox import Item
 
 MAX_LINES = 10  # postcards listed one per line; the rest are counted ("and N more")
 # Characters per postcard line. With the header (~46 characters) a lone postcard costs at most 160 characters,
@@ -101,7 +101,7 @@ def find_session(cfg: Config, payload: dict[str, Any], as_name: str | None, regi
     if cwd is not None and not os.path.isdir(cwd):
         cwd = None
     if as_name or os.environ.get("AGENTMAIL_ADDRESS"):
-        from ..identity import whoami
+        from ..agent.identity import whoami
 
         name = whoami(cfg, as_name)
         if sid is None or presence.lookup_session(cfg, sid) == name:
@@ -126,7 +126,7 @@ def find_session(cfg: Config, payload: dict[str, Any], as_name: str | None, regi
         return Session(found, bound_now=True)
     if not register:
         return None
-    from ..identity import register as do_register
+    from ..agent.identity import register as do_register
 
     registry.ensure_store(cfg)
     name, note = do_register(cfg, None, pid=harness, session_id=sid, cwd=cwd)
@@ -154,7 +154,7 @@ def take_new(cfg: Config, name: str, urgent_only: bool = False) -> list[Item]:
     Only new/ is listed, never cur/: the cost does not grow with old mail. A file another reader moved first
     (a concurrent hook or `agentmail inbox`) was announced there and is left out here.
     """
-    from ..mailbox import announce, load_items
+    from ..agent.mailbox import announce, load_items
     from ..store.msgfile import read_cap
 
     box = registry.mailbox(cfg, name)
@@ -172,7 +172,7 @@ def clip(text: str, limit: int) -> str:
 
 def postcard_lines(cfg: Config, items: list[Item]) -> list[str]:
     """One line per postcard, `<id> <sender>: <title>[ [URGENT]]`, at most MAX_LINES, then "and N more"."""
-    from ..cli.render import prefixes, short_name
+    from ..agent.render import prefixes, short_name
 
     ids = prefixes(items)
     out = []
@@ -246,7 +246,7 @@ def write_stamp(cfg: Config, name: str, new_mtime_ns: int, began_ns: int) -> Non
     """
     if began_ns - new_mtime_ns <= 1_000_000_000:
         return
-    from ..hooks import stamp_path
+    from .idle import stamp_path
 
     path = stamp_path(cfg.home, name)
     try:

@@ -34,18 +34,15 @@ import resource
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ..config import Config
-from . import commands as c
-from . import response as r
-from .errors import ImapError, internal_error
-from .maildir_backend import MaildirBackend
-from .parser import CommandParser
-from .session import Session
-
-if TYPE_CHECKING:
-    from ..serve import ServeContext
+from .maildir.backend import MaildirBackend
+from .protocol import commands as c
+from .protocol import response as r
+from .protocol.errors import ImapError, internal_error
+from .protocol.parser import CommandParser
+from .session.session import Session
 
 log = logging.getLogger("agentmail.imap")
 T = TypeVar("T")
@@ -303,8 +300,3 @@ class Connection:
                     await read
 
 
-async def start_listener(ctx: ServeContext, host: str, port: int) -> asyncio.AbstractServer:
-    """The hook `agentmail serve` looks for (serve.build_listeners)."""
-    server = ImapServer(ctx.cfg)
-    ctx.on_shutdown(server.shutdown)
-    return await server.start(host, port)

@@ -10,7 +10,7 @@ Findings (anything but the protocol's own replies):
 - `exception:<Type>@<file:line>`: an exception escaped the parser or the session (the server would log a traceback
   and drop the connection);
 - `internal:<Type>@<file:line>`: the code under test logged an exception with its traceback (and answered
-  `NO [SERVERBUG]`, as agentmail/imap/errors.py `internal_error` does);
+  `NO [SERVERBUG]`, as agentmail/imap/protocol/errors.py `internal_error` does);
 - `masked:<Type>`: a catch-all turned an internal error into `BAD Could not parse command (<Type>)`;
 - `hang`: one event took longer than the watchdog (SIGALRM; an unbounded loop or regex backtracking);
 - `protocol:<what>`: a command without exactly one tagged completion as the last reply, a reply line with a bare
@@ -38,17 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from agentmail.imap import commands as c
-from agentmail.imap import response as r
-from agentmail.imap.errors import ImapError
-from agentmail.imap.events import NeedContinuation, ParseError, RawLine
-from agentmail.imap.maildir_backend import MaildirBackend
-from agentmail.imap.parser import CommandParser
+from agentmail.imap.maildir.backend import MaildirBackend
+from agentmail.imap.protocol import commands as c
+from agentmail.imap.protocol import response as r
+from agentmail.imap.protocol.errors import ImapError
+from agentmail.imap.protocol.events import NeedContinuation, ParseError, RawLine
+from agentmail.imap.protocol.parser import CommandParser
 from agentmail.imap.server import CHUNK, MAX_LINE, SLICE
-from agentmail.imap.session import Session
-
-from .imapgen import ImapGen
-from .world import OWNER, SECRET, Location, World
+from agentmail.imap.session.session import Session
+from tests.fuzz.imapgen import ImapGen
+from tests.fuzz.world import OWNER, SECRET, Location, World
 
 REMOVERS = (c.Expunge, c.Close, c.Move, c.Delete, c.Rename)
 

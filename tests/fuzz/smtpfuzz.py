@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .imapgen import mutate
+from tests.fuzz.imapgen import mutate
 
 DOMAIN = "agents.localhost"
 USER = "alice"

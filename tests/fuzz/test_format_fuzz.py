@@ -14,15 +14,15 @@ from hypothesis import strategies as st
 from agentmail.errors import DataError, UsageError
 from agentmail.format import card, encoding, mdn, postcard
 from agentmail.format.address import is_valid_name, normalize_name, parse_address, split_address
-from agentmail.imap import utf7
-from agentmail.imap.address import parse_address_list
-from agentmail.imap.bodystructure import body_structure
-from agentmail.imap.envelope import envelope, envelope_bytes
-from agentmail.imap.errors import ImapBad
-from agentmail.imap.mime import header_end, parse_message
-from agentmail.imap.response import encode_value
-from agentmail.imap.search import decode_header_value
-from agentmail.imap.seqset import SequenceSet
+from agentmail.imap.message.address import parse_address_list
+from agentmail.imap.message.bodystructure import body_structure
+from agentmail.imap.message.envelope import envelope, envelope_bytes
+from agentmail.imap.message.mime import header_end, parse_message
+from agentmail.imap.message.search import decode_header_value
+from agentmail.imap.protocol import utf7
+from agentmail.imap.protocol.errors import ImapBad
+from agentmail.imap.protocol.response import encode_value
+from agentmail.imap.protocol.seqset import SequenceSet
 from agentmail.store import uidlist
 
 # AGENTMAIL_FUZZ_EXAMPLES raises the count for a longer local run (the examples stay derandomized).

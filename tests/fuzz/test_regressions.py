@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agentmail.imap.errors import ImapBad
-from agentmail.imap.seqset import SequenceSet
+from agentmail.imap.protocol.errors import ImapBad
+from agentmail.imap.protocol.seqset import SequenceSet
 from tests.fuzz.imapfuzz import ImapFuzzer
 from tests.fuzz.world import World
 
@@ -73,8 +73,8 @@ def test_selected_mailbox_deleted_by_another_session_during_idle(fuzzer: ImapFuz
     # Dovecot's "Selected mailbox was deleted, have to disconnect", never SERVERBUG
     import shutil
 
-    from agentmail.imap.maildir_backend import MaildirBackend
-    from tests.imap.test_session import Client
+    from agentmail.imap.maildir.backend import MaildirBackend
+    from tests.imap.session.test_session import Client
 
     client = Client(MaildirBackend(fuzzer.world.cfg))
     client.login("bob", fuzzer.world.passwords["bob"])

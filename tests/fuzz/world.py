@@ -24,9 +24,8 @@ from pathlib import Path
 from agentmail import config
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir
+from tests.fuzz.imapgen import messages
 from tests.support.store import Store, make_store
-
-from .imapgen import messages
 
 SECRET = b"ALICE-PRIVATE-7f3a9c"
 OWNER = "bob"

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hookkit import Store
+
+from tests.hooks.hookkit import Store
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agentmail import config
-from agentmail.compose import send
+from agentmail.agent.compose import send
 from agentmail.config import Config
 from tests.support.store import AGENTMAIL, BIN_DIR, create_accounts, env_for
 

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from hookkit import AGENTMAIL, Result, Store
+from tests.hooks.hookkit import AGENTMAIL, Result, Store
 
 
 def age_new_dir(store: Store, name: str, seconds: float = 5.0) -> int:

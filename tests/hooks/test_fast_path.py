@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from hookkit import AGENTMAIL, Store
 
 from agentmail import config
-from agentmail.hooks import fast_session_id, store_home
+from agentmail.hooks.idle import fast_session_id, store_home
 from agentmail.store import presence
+from tests.hooks.hookkit import AGENTMAIL, Store
 
 SID = "5f1d2c3b-9a8e-4f7d-b6c5-0123456789ab"
 
@@ -68,6 +68,8 @@ def test_store_home_matches_config(monkeypatch: pytest.MonkeyPatch, tmp_path: os
 
 FORBIDDEN = {"json", "re", "typing", "email", "click", "pathlib", "dataclasses", "agentmail.config",
              "agentmail.hooks.events", "agentmail.store"}
+IDLE_PATH = {"agentmail", "agentmail.cli", "agentmail.errors", "agentmail.hooks", "agentmail.hooks.command",
+             "agentmail.hooks.idle"}
 
 
 def imported_modules(store: Store, event: str, silent: bool = True) -> set[str]:
@@ -85,7 +87,8 @@ def test_idle_path_imports_almost_nothing(store: Store, event: str) -> None:
     store.register("frontend")
     (store.home / "sessions" / SID).write_text("frontend\n")
     modules = imported_modules(store, event)
-    assert "agentmail.hooks" in modules
+    # exactly the launcher's fast path (agentmail.cli, agentmail.errors) and the idle module: nothing else of ours
+    assert {m for m in modules if m.split(".")[0] == "agentmail"} == IDLE_PATH
     assert not modules & FORBIDDEN, modules & FORBIDDEN
 
 

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hookkit import AGENTMAIL, ROOT, Store, hook_payload
 
-from agentmail.hooks import has_unannounced
+from agentmail.hooks.idle import has_unannounced
 from agentmail.store.maildir import Maildir
+from tests.hooks.hookkit import AGENTMAIL, ROOT, Store, hook_payload
 from tests.support import oddfiles
 from tests.support.oddfiles import SECRET, plant, secret_message
 

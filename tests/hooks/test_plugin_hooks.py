@@ -1,6 +1,6 @@
 """The plugin's hooks/hooks.json commands, run from a copy of the plugin elsewhere, with the real CLI on PATH.
 
-tests/test_plugin.py checks the wrapper's own contract with a recorder in place of agentmail; this runs the whole
+tests/plugin/test_plugin.py checks the wrapper's own contract with a recorder in place of agentmail; this runs the whole
 chain as Claude Code does (claude -> sh -c COMMAND -> hooks/agentmail-hook -> agentmail hook EVENT).
 """
 
@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from hookkit import ROOT, Claude, Result, Store, hook_payload
+from tests.hooks.hookkit import ROOT, Claude, Result, Store, hook_payload
 
 EVENTS = {"SessionStart": "session-start", "UserPromptSubmit": "prompt", "PostToolUse": "post-tool",
           "Stop": "stop", "SessionEnd": "session-end"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from hookkit import Store
+from tests.hooks.hookkit import Store
 
 
 def test_three_sessions_ask_answer_and_see_the_receipt(store: Store) -> None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agentmail.imap.backend import MailboxInfo, MailboxState, MessageInfo
-from agentmail.imap.errors import ImapNo
+from agentmail.imap.protocol.errors import ImapNo
+from agentmail.imap.session.backend import MailboxInfo, MailboxState, MessageInfo
 
 T0 = dt.datetime(2024, 6, 3, 10, 0, tzinfo=dt.timezone.utc)
 

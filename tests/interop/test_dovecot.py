@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from agentmail import config
-from agentmail.compose import send
-from agentmail.mailbox import announce, unread
-from agentmail.reading import read_message
+from agentmail.agent.compose import send
+from agentmail.agent.mailbox import announce, unread
+from agentmail.agent.reading import read_message
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir, name_sizes, split_name
 from tests.support.dovecot import Dovecot, has_vmail

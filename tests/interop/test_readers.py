@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from agentmail import config
-from agentmail.compose import send
-from agentmail.demo import play
+from agentmail.agent.compose import send
+from agentmail.agent.demo import play
 from agentmail.store import registry
 from agentmail.store.maildir import name_sizes
 from tests.support.tools import need

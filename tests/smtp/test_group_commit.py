@@ -11,15 +11,14 @@ from typing import Any
 
 import pytest
 
-from agentmail.delivery import Delivery
+from agentmail.delivery.deliver import Delivery
+from agentmail.delivery.group_commit import Committer, Syncer, deliver_many
 from agentmail.errors import StoreIOError, UnknownRecipientError
-from agentmail.group_commit import Committer, Syncer, deliver_many
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir
+from tests.smtp.conftest import DOMAIN, lf, message, start_server, strip_trace
 from tests.support import disk
 from tests.support.store import Store, make_store
-
-from .conftest import DOMAIN, lf, message, start_server, strip_trace
 
 
 def job(n: int, to: str = "alice", **extra: Any) -> dict[str, Any]:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from agentmail.sendmail import parse_args, split_message
+from agentmail.smtp.sendmail import parse_args, split_message
+from tests.smtp.conftest import DOMAIN, lf, marker, message, strip_trace
 from tests.support import disk
 from tests.support.store import SENDMAIL, Store, env_for, make_store
 from tests.support.tools import missing, need
-
-from .conftest import DOMAIN, lf, marker, message, strip_trace
 
 
 def run(store: Store, args: list[str], data: bytes, **env: str) -> subprocess.CompletedProcess[bytes]:

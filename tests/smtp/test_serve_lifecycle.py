@@ -11,11 +11,10 @@ import subprocess
 import threading
 from pathlib import Path
 
+from tests.smtp.conftest import DOMAIN, lf, message, start_server, strip_trace
 from tests.support import wait
 from tests.support.store import AGENTMAIL, Store, env_for
 from tests.support.tools import need
-
-from .conftest import DOMAIN, lf, message, start_server, strip_trace
 
 
 def serve_once(store: Store, *args: str) -> subprocess.CompletedProcess[bytes]:

@@ -9,10 +9,9 @@ import pytest
 from agentmail.errors import DataError
 from agentmail.format.submission import is_plain, mailboxes
 from agentmail.store import passwd, registry
+from tests.smtp.conftest import Server, lf, marker, start_server, strip_trace
+from tests.smtp.wire import Raw
 from tests.support.store import Store
-
-from .conftest import Server, lf, marker, start_server, strip_trace
-from .wire import Raw
 
 OWN = b"alice@agents.localhost"
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from agentmail.format.mdn import build_mdn
+from tests.smtp.conftest import DOMAIN, Server, lf, marker, message, strip_trace
 from tests.support.tools import missing, need
-
-from .conftest import DOMAIN, Server, lf, marker, message, strip_trace
 
 
 def smtp(server: Server, user: str | None = "bob") -> smtplib.SMTP:

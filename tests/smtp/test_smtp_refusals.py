@@ -11,11 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.smtp.conftest import DOMAIN, Server, lf, marker, message, strip_trace
+from tests.smtp.wire import Raw
 from tests.support import wait
 from tests.support.store import Store
-
-from .conftest import DOMAIN, Server, lf, marker, message, strip_trace
-from .wire import Raw
 
 
 def login(server: Server, user: str = "bob") -> smtplib.SMTP:

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .conftest import DOMAIN, Server, lf, marker, message, strip_trace
-from .wire import Raw
+from tests.smtp.conftest import DOMAIN, Server, lf, marker, message, strip_trace
+from tests.smtp.wire import Raw
 
 b64 = base64.b64encode
 

@@ -13,9 +13,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from agentmail.format.submission import add_fields, missing_fields
+from tests.smtp.conftest import DOMAIN, Server, lf, marker
 from tests.support.store import AGENTMAIL, SENDMAIL, Store, env_for
-
-from .conftest import DOMAIN, Server, lf, marker
 
 MID = re.compile(rb"^Message-ID: <([0-9a-f]{32})@agents\.localhost>$", re.M)
 

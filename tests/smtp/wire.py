@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import socket
 
-from .conftest import Server
+from tests.smtp.conftest import Server
 
 DOMAIN = "agents.localhost"
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .tools import missing, need
+from tests.support.tools import missing, need
 
 PAGE = 4096
 

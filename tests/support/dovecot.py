@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .servers import free_port, stop_process
-from .tools import missing, which
+from tests.support.servers import free_port, stop_process
+from tests.support.tools import missing, which
 
 DOVECOT = which("dovecot") or "/usr/sbin/dovecot"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .store import AGENTMAIL, Store, env_for
+from tests.support.store import AGENTMAIL, Store, env_for
 
 S = TypeVar("S", bound="Serve")
 

@@ -7,10 +7,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentmail import compose, config
+from agentmail import config
+from agentmail.agent import compose
 from agentmail.store import passwd, registry
-
-from .checkout import pythonpath
+from tests.support.checkout import pythonpath
 
 BIN_DIR = os.path.dirname(sys.executable)
 AGENTMAIL = os.path.join(BIN_DIR, "agentmail")

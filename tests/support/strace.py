@@ -38,7 +38,7 @@ STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 def command(trace_file: str) -> list[str]:
     """The strace command line to put in front of a program: trace into `trace_file`."""
-    from .tools import need
+    from tests.support.tools import need
 
     return [need("strace")["strace"], *PREFIX, "-o", trace_file]
 

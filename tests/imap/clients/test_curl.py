@@ -5,9 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from tests.imap.clients.conftest import Served
 from tests.support.tools import need
-
-from .conftest import Served
 
 MESSAGE = (b"From: bob@agents.localhost\r\nTo: alice@agents.localhost\r\nSubject: Sent with curl\r\n"
            b"Date: Sat, 21 Nov 2026 08:00:00 +0000\r\nMessage-ID: <curl-1@agents.localhost>\r\n\r\n"

@@ -8,9 +8,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+from tests.imap.clients.conftest import Served, wait_for
 from tests.support.tools import need
-
-from .conftest import Served, wait_for
 
 RC = """poll 127.0.0.1 service {port} protocol IMAP auth password user "{user}" password "{password}" is "{local}" here
   folder INBOX keep fetchall idle sslproto '' mda "/bin/sh -c 'cat >> {out}'"

@@ -8,9 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from tests.imap.clients.conftest import Served
 from tests.support.tools import need
-
-from .conftest import Served
 
 RC = """IMAPAccount t
 Host 127.0.0.1

@@ -8,9 +8,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from tests.imap.clients.conftest import Served, wait_for
 from tests.support.tools import need
-
-from .conftest import Served, wait_for
 
 MUTTRC = """set imap_user={user} imap_pass={password} ssl_starttls=no ssl_force_tls=no folder=imap://127.0.0.1:{port}/
 set spoolfile=+INBOX record=+Sent imap_idle=yes header_cache="" message_cachedir="" confirmappend=no

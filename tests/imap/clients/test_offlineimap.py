@@ -6,9 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from tests.imap.clients.conftest import Served
 from tests.support.tools import need
-
-from .conftest import Served
 
 RC = """[general]
 accounts = t

@@ -1,0 +1,71 @@
+"""Sending postcards: send, reply and broadcast, the library functions behind the CLI commands."""
+
+from __future__ import annotations
+
+from ..delivery.deliver import Delivery, deliver, resolve_recipients
+from ..errors import UsageError
+from ..format.postcard import Attachment, Draft, Limits, build, reply_title
+from ..store import registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..config import Config
+    from .mailbox import Item
+
+
+def is_all(text: str) -> bool:
+    """Does a recipient (a name or an address) name the broadcast list?"""
+    return text.split("@")[0].strip().lower() == registry.BROADCAST
+
+
+def send(cfg: Config, sender: str, to: Sequence[str], title: str, body: str, *, cc: Sequence[str] = (),
+         urgent: bool = False, receipt: bool = True, attachments: Sequence[Attachment] = (),
+         in_reply_to: str | None = None, references: Sequence[str] = (), date: float | None = None) -> Delivery:
+    """Build a postcard from `sender` and deliver it. Recipients are checked before anything is built."""
+    if not to:
+        raise UsageError("no recipient given: TO names at least one account (or `all`)")
+    broadcast = any(is_all(t) for t in [*to, *cc])
+    to_names = resolve_recipients(cfg, to, sender)
+    cc_names = resolve_recipients(cfg, cc, sender) if cc else []
+
+    def header_addresses(texts: Sequence[str], names: list[str]) -> list[str]:
+        # the header names the list (all@...) rather than every member, and whoever else was named with it
+        if any(is_all(t) for t in texts):
+            others = [t for t in texts if not is_all(t)]
+            named = resolve_recipients(cfg, others, sender) if others else []
+            return [cfg.address(n) for n in dict.fromkeys([registry.BROADCAST, *named])]
+        return [cfg.address(n) for n in names]
+
+    draft = Draft(
+        sender=cfg.address(sender), to=header_addresses(to, to_names), title=title, body=body,
+        cc=header_addresses(cc, cc_names) if cc else [], date=date, urgent=urgent,
+        receipt=receipt and not broadcast,  # DESIGN.md: broadcasts do not ask for receipts
+        in_reply_to=in_reply_to, references=list(references), attachments=list(attachments),
+    )
+    built = build(draft, Limits.from_config(cfg), cfg.domain)
+    return deliver(cfg, built.data, list(dict.fromkeys(to_names + cc_names)), sender=sender, now=date)
+
+
+def broadcast(cfg: Config, sender: str, title: str, body: str, urgent: bool = False) -> Delivery:
+    return send(cfg, sender, [registry.BROADCAST], title, body, urgent=urgent, receipt=False)
+
+
+def reply(cfg: Config, sender: str, original: Item, body: str, *, urgent: bool = False,
+          receipt: bool = True, date: float | None = None) -> Delivery:
+    """Reply to `original`: to its author (or, for one's own sent postcard, to its recipients), threaded."""
+    from ..format.card import msgids, parse
+
+    card = parse(original.read_bytes())
+    author = card.sender
+    if author and author.split("@")[0].lower() != sender:
+        to = [author]
+    else:
+        to = [a for a in card.to if a.split("@")[0].lower() != sender] or [author]
+    mid = card.message_id or None
+    refs = msgids(original.headers.get("references", ""))
+    if mid:
+        refs.append(mid)
+    return send(cfg, sender, to, reply_title(card.title or "(no title)", cfg.max_title), body, urgent=urgent,
+                receipt=receipt, in_reply_to=mid, references=refs[-20:], date=date)

@@ -1,0 +1,429 @@
+"""Selected-state commands (RFC 3501 6.4): FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE.
+
+``SelectedMailbox`` keeps the client's view: the UID list that defines sequence numbers and the
+flags last reported. ``sync`` diffs a fresh backend state against it and produces EXPUNGE /
+EXISTS / FETCH FLAGS updates. Expunges are only reported where RFC 3501 7.4.1 allows (not
+during FETCH, STORE or SEARCH; UID versions may, RFC 3501 6.4.8 - we stay conservative).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from ..message.fetch import apply_partial, message_item
+from ..message.fetchplan import ENVELOPE, FLAGS, INTERNALDATE, SIZE, UID, WHOLE, FetchPlan
+from ..message.mime import parse_message
+from ..message.search import SearchMessage, compile_key
+from ..protocol import commands as c
+from ..protocol import response as r
+from ..protocol.errors import ImapBad, ImapError, ImapNo
+from ..protocol.fetchatt import FetchAtt
+from ..protocol.lexer import MONTHS
+from ..protocol.seqset import SequenceSet
+from .backend import MailboxState, MessageInfo
+from .listing import decode_mailbox
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+
+class Session(Protocol):
+    """What a selected mailbox needs of its session (session.Session is one): no import of session.py, which
+    imports this module."""
+
+    backend: Backend
+    account: str | None
+
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+RECENT = "\\Recent"
+RECENT_SET = frozenset({RECENT})
+EXPUNGED = "EXPUNGEISSUED"  # RFC 5530: the backend's code for a message gone meanwhile
+BATCH = 64  # messages per backend call in COPY / MOVE / EXPUNGE, the worker free for others in between
+
+
+def internaldate(when: dt.datetime) -> str:
+    """RFC 3501 date-time, e.g. "03-Jun-2024 10:00:00 +0000" (English month, whatever the locale)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return f"{when.day:02d}-{MONTHS[when.month - 1]}-{when.year:04d} {when:%H:%M:%S %z}"
+
+
+def uid_flags(messages: Sequence[MessageInfo]) -> Iterator[tuple[int, frozenset[str]]]:
+    """(uid, flags) of every message; a backend's ``uid_flags`` (the Maildir cache) skips building
+    a ``MessageInfo`` (and its datetime) per message."""
+    fast: Callable[[], Iterator[tuple[int, frozenset[str]]]] | None = getattr(messages, "uid_flags", None)
+    return fast() if fast is not None else ((m.uid, m.flags) for m in messages)
+
+
+class SelectedMailbox:
+    def __init__(self, name: str, readonly: bool, state: MailboxState, recent: Iterable[int] = ()) -> None:
+        self.name = name
+        self.readonly = readonly
+        # RFC 3501 2.3.2: the messages this session is the first to see (never stored; the backend
+        # hands each to one read-write session; EXAMINE sees the unclaimed ones without taking them)
+        self.recent: set[int] = set(recent)
+        self.uidvalidity = state.uidvalidity
+        # the client's view: UIDs by sequence number and the flags last reported, side by side
+        # (two lists of references: ~16 bytes a message, no per-message dict entry)
+        self.uids: list[int] = []
+        self.flags: list[frozenset[str]] = []
+        flagsets: set[frozenset[str]] = set()
+        for uid, flags in uid_flags(state.messages):  # one pass
+            self.uids.append(uid)
+            self.flags.append(flags)
+            flagsets.add(flags)
+        self.keywords: set[str] = {f for fs in flagsets for f in fs if not f.startswith("\\")}
+        self.state = state
+        # the state last diffed, and whether expunges were applied: a backend that returns the very
+        # same object while nothing changed (the Maildir cache) makes an idle poll O(1)
+        self._synced: MailboxState | None = state
+        self._synced_expunges = True
+
+    # ------------------------------------------------------------------ views and updates
+    def select_responses(self) -> list[r.Response]:
+        st = self.state
+        self.keywords.add("$MDNSent")
+        flags = (*SYSTEM_FLAGS, *sorted(self.keywords))
+        unseen = next((i + 1 for i, fs in enumerate(self.flags) if "\\Seen" not in fs), None)
+        out: list[r.Response] = [r.FlagsResponse(flags), r.exists(len(self.uids)), r.recent(len(self.recent))]
+        if unseen is not None:
+            out.append(r.ok(None, f"First unseen: {unseen}", r.ResponseCode("UNSEEN", str(unseen))))
+        out.append(r.ok(None, "UIDs valid", r.ResponseCode("UIDVALIDITY", str(st.uidvalidity))))
+        out.append(r.ok(None, "Predicted next UID", r.ResponseCode("UIDNEXT", str(st.uidnext))))
+        permanent = () if self.readonly else (*flags, "\\*")
+        out.append(r.ok(None, "Flags permitted", r.code_permanentflags(permanent)))
+        return out
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def flag_value(self, uid: int, flags: frozenset[str]) -> r.Raw:
+        """A FETCH FLAGS value: the stored flags, then \\Recent for this session's recent messages."""
+        return r.flag_list([*sorted(flags), RECENT] if uid in self.recent else sorted(flags))
+
+    def sync(self, state: MailboxState, expunges: bool, recent: Iterable[int] = (),
+             claimed: bool = True) -> list[r.Response]:
+        """EXPUNGE (highest first, so lower numbers stay valid), FETCH FLAGS, EXISTS, then RECENT when
+        this session got new recent messages (RFC 3501 7.4.1, 7.3.1, 7.3.2), from one merge walk of
+        the sorted UID lists (nothing built per message). ``recent``: UIDs claimed for this session,
+        or (``claimed`` False, a read-only view) the unclaimed ones, of which only new arrivals count."""
+        self.state = state
+        last_known = self.uids[-1] if self.uids else 0
+        had = len(self.recent)
+        self.recent.update(recent if claimed else (u for u in recent if u > last_known))
+        if state is self._synced and (self._synced_expunges or not expunges):
+            return [r.recent(len(self.recent))] if len(self.recent) > had else []
+        self._synced, self._synced_expunges = state, expunges
+        uids, flags = self.uids, self.flags
+        count = len(uids)
+        last = uids[-1] if uids else 0
+        gone: list[int] = []  # indexes into uids of messages no longer in the mailbox
+        changed: list[tuple[int, int, frozenset[str]]] = []  # (index, uid, flags)
+        new: list[tuple[int, frozenset[str]]] = []
+        i = 0
+        for uid, fs in uid_flags(state.messages):
+            while i < count and uids[i] < uid:
+                gone.append(i)
+                i += 1
+            if i < count and uids[i] == uid:
+                if fs != flags[i]:
+                    changed.append((i, uid, fs))
+                i += 1
+            elif uid > last:
+                new.append((uid, fs))
+        gone.extend(range(i, count))
+        out: list[r.Response] = []
+        if expunges and gone:
+            out += [r.expunge(g + 1) for g in reversed(gone)]
+            doomed = set(gone)
+            self.recent.difference_update(uids[g] for g in gone)
+            self.uids = uids = [u for j, u in enumerate(uids) if j not in doomed]
+            self.flags = flags = [f for j, f in enumerate(flags) if j not in doomed]
+        for i, uid, fs in changed:
+            if expunges and gone:
+                i -= bisect_left(gone, i)  # sequence numbers after the expunges above
+            flags[i] = fs
+            out.append(r.FetchResponse(i + 1, [("UID", uid), ("FLAGS", self.flag_value(uid, fs))]))
+        if new:
+            uids += [u for u, _ in new]
+            flags += [f for _, f in new]
+            out.append(r.exists(len(uids)))
+        if len(self.recent) > had:
+            out.append(r.recent(len(self.recent)))
+        return out
+
+    def _spans(self, seqset: SequenceSet, uid: bool) -> list[tuple[int, int]]:
+        """The sorted, disjoint index ranges [start, stop) of self.uids a sequence set names."""
+        uids = self.uids
+        spans: list[tuple[int, int]] = []
+        if uid:  # self.uids is sorted: bisect each range instead of testing every UID
+            top = uids[-1] if uids else 0
+            for lo, hi in seqset.ranges:
+                a, b = (top if lo is None else lo), (top if hi is None else hi)
+                if a > b:
+                    a, b = b, a
+                spans.append((bisect_left(uids, a), bisect_right(uids, b)))
+        else:
+            top = len(uids)
+            if not top:  # "*" too: there is no highest message (Dovecot: BAD, the UID forms are OK)
+                raise ImapBad("No messages in the mailbox")
+            for lo, hi in seqset.ranges:
+                if (lo is not None and lo > top) or (hi is not None and hi > top):
+                    raise ImapBad("Invalid message sequence number")
+                a, b = (top if lo is None else lo), (top if hi is None else hi)
+                spans.append((min(a, b) - 1, max(a, b)))
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(s for s in spans if s[0] < s[1]):
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return merged
+
+    def _targets(self, seqset: SequenceSet, uid: bool) -> Iterator[tuple[int, int]]:
+        """(seq, uid) pairs a sequence set names in the client's view, lazily (ImapBad at once)."""
+        spans, uids = self._spans(seqset, uid), self.uids
+        return ((i + 1, uids[i]) for a, b in spans for i in range(a, b))
+
+    # ------------------------------------------------------------------ dispatch
+    def handle(self, cmd: c.Command, session: Session) -> Iterator[r.Response]:
+        """The command's responses, produced as they are iterated: a whole-mailbox FETCH or STORE
+        never holds all its responses at once. An error ends the stream with its tagged reply."""
+        try:
+            if isinstance(cmd, c.Fetch):
+                yield from self._fetch(cmd, session)
+            elif isinstance(cmd, c.Store):
+                yield from self._store(cmd, session)
+            elif isinstance(cmd, c.Search):
+                yield from self._search(cmd, session)
+            elif isinstance(cmd, c.Copy):
+                yield from self._copy(cmd, session)
+            elif isinstance(cmd, c.Expunge):
+                yield from self._expunge(cmd, session)
+            else:
+                yield r.bad(cmd.tag, f"{cmd.name} is not supported")
+        except ImapError as err:
+            yield err.response(cmd.tag)
+
+    def _info(self, session: Session) -> Mapping[int, MessageInfo]:
+        state = session.backend.state(_account(session), self.name)
+        self.state = state
+        # a backend's lazy uid lookup (the Maildir cache) spares building every MessageInfo
+        lookup: Callable[[], Mapping[int, MessageInfo]] | None = getattr(state.messages, "lookup_map", None)
+        return lookup() if lookup is not None else {m.uid: m for m in state.messages}
+
+    def _fetch(self, cmd: c.Fetch, session: Session) -> Iterator[r.Response]:
+        account = _account(session)
+        targets = self._targets(cmd.sequence, cmd.uid)
+        infos = self._info(session)
+        atts = list(cmd.attributes)
+        if cmd.uid and not any(a.name == "UID" and a.section is None for a in atts):
+            atts.insert(0, FetchAtt("UID"))  # RFC 3501 6.4.8: UID FETCH always returns UID
+        backend = session.backend
+        plan = FetchPlan(atts, getattr(backend, "envelopes", None) is not None,
+                         getattr(backend, "headers", None) is not None)
+        envelope_of: Callable[[int], bytes] | None = (
+            backend.envelopes(account, self.name) if plan.cached_envelope else None)  # type: ignore[attr-defined]
+        header_of: Callable[[int], bytes] | None = (
+            backend.headers(account, self.name) if plan.header_only else None)  # type: ignore[attr-defined]
+        set_seen = not self.readonly and any(a.sets_seen for a in atts)
+        flag_value = self.flag_value
+        for seq, uid in targets:
+            info = infos.get(uid)
+            if info is None:
+                continue  # expunged by someone else; reported at the next NOOP
+            flags = info.flags
+            if set_seen and "\\Seen" not in flags:
+                flags = flags | {"\\Seen"}
+                backend.set_flags(account, self.name, uid, flags)
+            data = backend.message(account, self.name, uid) if plan.full else None
+            root = None
+            if plan.parse:
+                root = parse_message(data) if data is not None else None
+            elif header_of is not None:
+                root = parse_message(header_of(uid))
+            items: list[tuple[str, r.Value]] = []
+            for att, kind in plan.kinds:
+                if kind == UID:
+                    items.append(("UID", uid))
+                elif kind == FLAGS:
+                    items.append(("FLAGS", flag_value(uid, flags)))
+                elif kind == INTERNALDATE:
+                    items.append(("INTERNALDATE", internaldate(info.internal_date)))
+                elif kind == SIZE:
+                    items.append(("RFC822.SIZE", info.size if data is None else len(data)))
+                elif kind == ENVELOPE and envelope_of is not None:
+                    items.append(("ENVELOPE", r.Raw(envelope_of(uid))))
+                elif kind == WHOLE and root is None:
+                    assert data is not None
+                    items.append((att.response_name, r.Literal(apply_partial(data, att.partial))))
+                else:
+                    assert root is not None
+                    items.append((att.response_name, message_item(att, root)))
+            if flags != info.flags and not any(a.name == "FLAGS" for a in atts):
+                items.append(("FLAGS", self.flag_value(uid, flags)))  # RFC 3501 6.4.5: report \Seen
+            self.flags[seq - 1] = flags
+            yield r.FetchResponse(seq, items)
+        yield from self.sync(backend.state(account, self.name), expunges=False)
+        yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
+
+    def _store(self, cmd: c.Store, session: Session) -> Iterator[r.Response]:
+        if self.readonly:
+            raise ImapNo("Mailbox is read-only", "READ-ONLY")
+        if any(f.lower() == "\\recent" for f in cmd.flags):
+            raise ImapBad("\\Recent cannot be stored")
+        account = _account(session)
+        infos = self._info(session)
+        given = frozenset(_canonical(f) for f in cmd.flags)
+        done: list[tuple[int, int, frozenset[str]]] = []  # every change is made before any reply
+        for seq, uid in self._targets(cmd.sequence, cmd.uid):
+            info = infos.get(uid)
+            if info is None:
+                continue
+            if cmd.mode == "+":
+                flags = info.flags | given
+            elif cmd.mode == "-":
+                flags = info.flags - given
+            else:
+                flags = given
+            if flags != info.flags:
+                try:
+                    session.backend.set_flags(account, self.name, uid, flags)
+                except ImapNo as err:
+                    if err.code is None or err.code.name != EXPUNGED:
+                        raise
+                    continue  # expunged by another client meanwhile (e.g. between two pauses): skipped
+                yield r.PAUSE  # a rename each: 10,000 of them take a while, let others in between
+            self.flags[seq - 1] = flags
+            self.keywords.update(f for f in flags if not f.startswith("\\"))
+            if not cmd.silent:
+                done.append((seq, uid, flags))
+        for seq, uid, flags in done:
+            items: list[tuple[str, r.Value]] = [("FLAGS", self.flag_value(uid, flags))]
+            if cmd.uid:
+                items.insert(0, ("UID", uid))
+            yield r.FetchResponse(seq, items)
+        yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}STORE completed")
+
+    def _search(self, cmd: c.Search, session: Session) -> Iterator[r.Response]:
+        if cmd.charset is not None and cmd.charset.upper() not in ("UTF-8", "US-ASCII"):
+            raise ImapNo(f"Unsupported charset {cmd.charset}", "BADCHARSET", "(US-ASCII UTF-8)")
+        assert cmd.key is not None
+        account = _account(session)
+        infos = self._info(session)
+        test = compile_key(cmd.key, len(self.uids), self.uids[-1] if self.uids else 0)
+        hits: list[int] = []
+        for seq, uid in enumerate(list(self.uids), 1):  # one message at a time: nothing per message is kept
+            info = infos.get(uid)
+            if info is None:
+                continue
+
+            def loader(uid: int = uid) -> bytes:
+                return session.backend.message(account, self.name, uid)
+
+            fs = info.flags | RECENT_SET if uid in self.recent else info.flags  # SEARCH RECENT / NEW / OLD
+
+            def date(info: MessageInfo = info) -> dt.datetime:
+                return info.internal_date
+
+            try:
+                if test(SearchMessage(seq, uid, fs, date, info.size, loader)):
+                    hits.append(uid if cmd.uid else seq)
+            except ImapNo as err:
+                if err.code is None or err.code.name != EXPUNGED:
+                    raise  # expunged by another client meanwhile: it matches nothing, as in Dovecot
+            yield r.PAUSE  # reading and decoding every message: others get the worker in between
+        yield r.SearchResponse(tuple(hits))
+        yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}SEARCH completed")
+
+    def _copy(self, cmd: c.Copy, session: Session) -> Iterator[r.Response]:
+
+        account = _account(session)
+        move = isinstance(cmd, c.Move)
+        if move and self.readonly:
+            raise ImapNo("Mailbox is read-only", "READ-ONLY")
+        dest = decode_mailbox(cmd.mailbox)
+        try:
+            dest_state = session.backend.state(account, dest)
+        except ImapNo as err:
+            raise ImapNo(err.text, "TRYCREATE") from None
+        if dest_state.read_only:
+            raise ImapNo("Destination mailbox is read-only", "READ-ONLY")
+        targets = self._targets(cmd.sequence, cmd.uid)
+        uids = [u for _, u in targets]
+        verb = "MOVE" if move else "COPY"
+        prefix = "UID " if cmd.uid else ""
+        if not uids:
+            yield r.ok(cmd.tag, f"{prefix}{verb} completed (no messages)")
+            return
+        # in batches, the worker going to other clients in between (10,000 links take ~0.5 s)
+        done: list[int] = []
+        new: list[int] = []
+        try:
+            for i in range(0, len(uids), BATCH):
+                batch = uids[i:i + BATCH]
+                if move:
+                    new += session.backend.move(account, self.name, batch, dest)
+                else:
+                    new += session.backend.copy(account, self.name, batch, dest)
+                done += batch
+                yield r.PAUSE
+        except ImapError:
+            if not move and new:  # RFC 3501 6.4.7: a failed COPY leaves the destination as it was
+                session.backend.expunge(account, dest, new)
+            elif move and done:  # RFC 6851 3.3: each message moved or untouched; tell what moved
+                yield r.ok(None, "Moved in part", _copyuid(dest_state.uidvalidity, done, new))
+                yield from self.sync(session.backend.state(account, self.name), expunges=True)
+            raise
+        code = _copyuid(dest_state.uidvalidity, uids, new)
+        if not move:
+            yield r.ok(cmd.tag, f"{prefix}COPY completed", code)
+            return
+        # RFC 6851 4.3: COPYUID goes in an untagged OK before the EXPUNGEs
+        yield r.ok(None, "Moved", code)
+        yield from self.sync(session.backend.state(account, self.name), expunges=True)
+        yield r.ok(cmd.tag, f"{prefix}MOVE completed")
+
+    def _expunge(self, cmd: c.Expunge, session: Session) -> Iterator[r.Response]:
+        if self.readonly:
+            raise ImapNo("Mailbox is read-only", "READ-ONLY")
+        account = _account(session)
+        infos = self._info(session)
+        wanted = set(cmd.uids.filter(self.uids)) if cmd.uids is not None else None
+        doomed = [u for u in self.uids if u in infos and "\\Deleted" in infos[u].flags
+                  and (wanted is None or u in wanted)]
+        for i in range(0, len(doomed), BATCH):
+            session.backend.expunge(account, self.name, doomed[i:i + BATCH])
+            yield r.PAUSE
+        yield from self.sync(session.backend.state(account, self.name), expunges=True)
+        yield r.ok(cmd.tag, f"{'UID ' if cmd.uids is not None else ''}EXPUNGE completed")
+
+
+def _copyuid(uidvalidity: int, uids: list[int], new: list[int]) -> r.ResponseCode | None:
+    """COPYUID (RFC 4315 3), or None when some copies are stored without a UID yet (maildir_backend._publish)."""
+    if len(new) != len(uids):
+        return None
+    return r.ResponseCode("COPYUID", f"{uidvalidity} {_uid_set(uids)} {_uid_set(new)}")
+
+def _account(session: Session) -> str:
+    assert session.account is not None
+    return session.account
+
+
+def _canonical(flag: str) -> str:
+    """System flags are case-insensitive (RFC 3501 2.3.2); keep their canonical spelling."""
+    for sys_flag in SYSTEM_FLAGS:
+        if flag.lower() == sys_flag.lower():
+            return sys_flag
+    return flag
+
+
+def _uid_set(uids: list[int]) -> str:
+    """A uid-set for COPYUID (RFC 4315 3): compressed when ascending, else listed in order."""
+    if uids == sorted(uids):
+        return str(SequenceSet.of(uids))
+    return ",".join(str(u) for u in uids)

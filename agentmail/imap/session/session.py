@@ -1,0 +1,411 @@
+"""The IMAP session state machine (sans-IO): events in, response objects out.
+
+States (RFC 3501 3): not-authenticated -> authenticated <-> selected -> logout. Each command
+class declares the states it is valid in (``Command.states``); the session checks that once,
+in ``handle``, then dispatches by class. Everything touching mail goes through a ``Backend``.
+
+The IO layer's loop::
+
+    for event in parser events:
+        for resp in session.stream(event): write(resp.to_bytes())   # drain as they come
+        if session.wants_line: parser.expect_line()
+        if session.closed: close
+    while idling (session.idling): every second write(session.poll())
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from ..protocol import commands as c
+from ..protocol import response as r
+from ..protocol import utf7
+from ..protocol.errors import ImapBad, ImapBye, ImapError, ImapNo, internal_error
+from ..protocol.events import NeedContinuation, ParseError, RawLine
+from .backend import DELIMITER, Backend, MailboxInfo, MailboxState
+from .listing import decode_mailbox, list_attributes, lsub_entries, order, parents, pattern_regex, with_parents
+from .selected import SelectedMailbox, uid_flags
+
+CAPABILITIES = (
+    "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
+    "UNSELECT", "CHILDREN", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
+)
+PRE_AUTH_CAPABILITIES = (*CAPABILITIES, "AUTH=PLAIN")
+SERVER_ID = (("name", "agentmail"), ("vendor", "agentmail"))
+
+
+def _list_name(name: str) -> str | None:
+    try:
+        return utf7.decode(name)
+    except utf7.Utf7Error:
+        return None
+
+
+class Session:
+    def __init__(self, backend: Backend, greeting: str = "agentmail IMAP ready.") -> None:
+        self.backend = backend
+        self.greeting_text = greeting
+        self.state = "not-authenticated"
+        self.account: str | None = None
+        self.selected: SelectedMailbox | None = None
+        self.closed = False
+        self.wants_line = False  # the IO layer should call parser.expect_line()
+        self.idling: str | None = None  # tag of the running IDLE
+        self.failed_logins = 0  # for the IO layer's delay / rate limit
+        self._pending_auth: str | None = None  # tag of an AUTHENTICATE waiting for its line
+
+    # ------------------------------------------------------------------ entry points
+    def greeting(self) -> list[r.Response]:
+        caps = " ".join(PRE_AUTH_CAPABILITIES)
+        return [r.ok(None, self.greeting_text, r.ResponseCode("CAPABILITY", caps))]
+
+    def handle(self, event: c.Command | NeedContinuation | ParseError | RawLine) -> list[r.Response]:
+        """All responses to one event (see ``stream``), without its pauses."""
+        return [resp for resp in self.stream(event) if not isinstance(resp, r.Pause)]
+
+    def stream(self, event: c.Command | NeedContinuation | ParseError | RawLine) -> Iterator[r.Response]:
+        """The responses to one event, built as they are iterated, so the IO layer can write a
+        whole-mailbox FETCH while it is produced. The iterator must be run to its end (the tagged
+        reply comes last); ``wants_line`` / ``closed`` / the state are final once it is. A long command
+        yields ``response.PAUSE`` (no bytes) now and then: where the IO layer may give the worker to others."""
+        self.wants_line = False
+        if isinstance(event, NeedContinuation):
+            yield r.ContinuationRequest()
+        elif isinstance(event, ParseError):
+            if event.fatal:
+                self.closed = True
+            yield event.response
+        else:
+            # the command a raw line belongs to (AUTHENTICATE, IDLE) is known only until it is handled
+            tag, what = (self._pending_auth or self.idling, "a continuation line") if isinstance(event, RawLine) \
+                else (event.tag, event.name)
+            try:
+                if isinstance(event, RawLine):
+                    yield from self._raw_line(event.line)
+                else:
+                    yield from self._command(event)
+            except Exception:  # a bug: logged with its traceback; the client gets NO [SERVERBUG], not BAD
+                self.wants_line, self._pending_auth, self.idling = False, None, None  # the next line is a command
+                yield internal_error(tag, what)
+
+    def poll(self) -> list[r.Response]:
+        """Untagged updates for the selected mailbox (call it while idling)."""
+        if self.selected is None or self.account is None:
+            return []
+        name = self.selected.name
+        try:
+            if self.selected.readonly:
+                return self.selected.sync(self._state(name), expunges=True, recent=self._recent(name), claimed=False)
+            state, claimed = self._claim(name)
+        except ImapNo as err:
+            if err.code is None or err.code.name != "NONEXISTENT":
+                raise
+            # deleted under us (another session, the CLI): as Dovecot, BYE rather than a NO for every command after
+            self.closed = True
+            raise ImapBye("Selected mailbox was deleted, have to disconnect") from None
+        return self.selected.sync(state, expunges=True, recent=claimed)
+
+    # ------------------------------------------------------------------ dispatch
+    def _command(self, cmd: c.Command) -> Iterator[r.Response]:
+        if self.state not in cmd.states:
+            yield r.bad(cmd.tag, self._state_error(cmd))
+            return
+        handler: Callable[[Any], Iterable[r.Response]] | None = getattr(
+            self, "_cmd_" + type(cmd).__name__.lower(), None)
+        if handler is None:
+            if self.selected is not None:
+                yield from self.selected.handle(cmd, self)  # a generator: FETCH/STORE stream
+                return
+            yield r.bad(cmd.tag, f"{cmd.name} is not supported")  # pragma: no cover
+            return
+        try:
+            yield from handler(cmd)  # a list, or a generator (LIST) whose errors come while iterating
+        except ImapError as err:
+            yield err.response(cmd.tag)
+
+    def _state_error(self, cmd: c.Command) -> str:
+        if self.state == "not-authenticated":
+            return f"{cmd.name} requires authentication first (LOGIN or AUTHENTICATE)"
+        if cmd.states == c.SELECTED:
+            return f"{cmd.name} requires a selected mailbox (SELECT or EXAMINE first)"
+        return f"{cmd.name} is not allowed after authentication"
+
+    def _state(self, mailbox: str) -> MailboxState:
+        assert self.account is not None
+        return self.backend.state(self.account, mailbox)
+
+    def _claim(self, mailbox: str) -> tuple[MailboxState, list[int]]:
+        """State of a mailbox selected read-write, and the UIDs now \\Recent in this session only. A
+        backend with ``claim`` (Maildir) hands each new message to one session and moves new/ to
+        cur/ as Dovecot does; without it nothing is ever recent."""
+        claim: Callable[[str, str], tuple[MailboxState, list[int]]] | None = getattr(self.backend, "claim", None)
+        if claim is None:
+            return self._state(mailbox), []
+        assert self.account is not None
+        return claim(self.account, mailbox)
+
+    def _recent(self, mailbox: str) -> list[int]:
+        """UIDs \\Recent in no session yet (EXAMINE / STATUS / read-only views: counted, not claimed)."""
+        recent: Callable[[str, str], list[int]] | None = getattr(self.backend, "recent", None)
+        if recent is None:
+            return []
+        assert self.account is not None
+        return recent(self.account, mailbox)
+
+    def _untagged_updates(self) -> list[r.Response]:
+        return self.poll() if self.selected is not None else []
+
+    # ------------------------------------------------------------------ any state
+    def _cmd_capability(self, cmd: c.Capability) -> list[r.Response]:
+        caps = CAPABILITIES if self.account else PRE_AUTH_CAPABILITIES
+        return [r.CapabilityResponse(caps), r.ok(cmd.tag, "CAPABILITY completed")]
+
+    def _cmd_noop(self, cmd: c.Noop) -> list[r.Response]:
+        return [*self._untagged_updates(), r.ok(cmd.tag, "NOOP completed")]
+
+    def _cmd_logout(self, cmd: c.Logout) -> list[r.Response]:
+        self.closed = True
+        self.state = "logout"
+        return [r.bye("Logging out"), r.ok(cmd.tag, "LOGOUT completed")]
+
+    def _cmd_id(self, cmd: c.Id) -> list[r.Response]:
+        data: list[r.Value] = []
+        for k, v in SERVER_ID:
+            data += [k, v]
+        return [r.Untagged((r.Atom("ID"), data)), r.ok(cmd.tag, "ID completed")]
+
+    # ------------------------------------------------------------------ not authenticated
+    def _cmd_starttls(self, cmd: c.StartTls) -> list[r.Response]:
+        return [r.bad(cmd.tag, "STARTTLS is not available on this loopback server")]
+
+    def _logged_in(self, tag: str, account: str | None) -> list[r.Response]:
+        if account is None:
+            self.failed_logins += 1
+            return [r.no(tag, "Authentication failed.", r.ResponseCode("AUTHENTICATIONFAILED"))]
+        self.account = account
+        self.state = "authenticated"
+        return [r.ok(tag, "Logged in", r.ResponseCode("CAPABILITY", " ".join(CAPABILITIES)))]
+
+    def _cmd_login(self, cmd: c.Login) -> list[r.Response]:
+        return self._logged_in(cmd.tag, self.backend.login(cmd.user, cmd.password))
+
+    def _cmd_authenticate(self, cmd: c.Authenticate) -> list[r.Response]:
+        if cmd.mechanism != "PLAIN":
+            return [r.no(cmd.tag, f"Unsupported authentication mechanism {cmd.mechanism}", r.ResponseCode("CANNOT"))]
+        if cmd.initial is None:  # RFC 3501 6.2.2: empty challenge, then one line of base64
+            self._pending_auth = cmd.tag
+            self.wants_line = True
+            return [r.ContinuationRequest(data=b"")]
+        return self._plain(cmd.tag, cmd.initial.encode("ascii"))
+
+    def _plain(self, tag: str, b64: bytes) -> list[r.Response]:
+        try:
+            raw = base64.b64decode(b64, validate=True)
+            _authzid, user, password = raw.split(b"\0")  # RFC 4616
+        except (binascii.Error, ValueError):
+            return [r.bad(tag, "Invalid SASL PLAIN response")]
+        return self._logged_in(tag, self.backend.login(user.decode("utf-8", "replace"),
+                                                       password.decode("utf-8", "replace")))
+
+    def _raw_line(self, line: bytes) -> list[r.Response]:
+        if self._pending_auth is not None:
+            tag, self._pending_auth = self._pending_auth, None
+            if line.strip() == b"*":
+                return [r.bad(tag, "Authentication cancelled")]
+            return self._plain(tag, line.strip())
+        if self.idling is not None:
+            tag, self.idling = self.idling, None
+            if line.strip().upper() != b"DONE":
+                return [r.bad(tag, "Expected DONE to end IDLE")]
+            try:
+                updates = self._untagged_updates()
+            except ImapError as err:  # the mailbox went away while idling (deleted by another session): IDLE's NO
+                return [err.response(tag)]
+            return [*updates, r.ok(tag, "IDLE terminated")]
+        return [r.bad(None, "Unexpected line")]
+
+    # ------------------------------------------------------------------ authenticated
+    def _cmd_enable(self, cmd: c.Enable) -> list[r.Response]:
+        return [r.EnabledResponse(()), r.ok(cmd.tag, "ENABLE completed")]
+
+    def _cmd_namespace(self, cmd: c.Namespace) -> list[r.Response]:
+        personal = r.Raw(b'(("" "' + DELIMITER.encode() + b'"))')
+        return [r.Untagged((r.Atom("NAMESPACE"), personal, None, None)), r.ok(cmd.tag, "NAMESPACE completed")]
+
+    def _cmd_select(self, cmd: c.Select) -> list[r.Response]:
+        self.selected = None
+        self.state = "authenticated"
+        name = decode_mailbox(cmd.mailbox)
+        if cmd.readonly:  # RFC 3501 6.3.2: EXAMINE must not take \Recent away from anyone
+            state, recent = self._state(name), self._recent(name)
+        else:
+            state, recent = self._claim(name)
+            if state.read_only:
+                recent = self._recent(name)
+        readonly = cmd.readonly or state.read_only
+        self.selected = SelectedMailbox(name, readonly, state, recent)
+        self.state = "selected"
+        code = r.ResponseCode("READ-ONLY" if readonly else "READ-WRITE")
+        return [*self.selected.select_responses(), r.ok(cmd.tag, f"{cmd.name} completed", code)]
+
+    _cmd_examine = _cmd_select
+
+    def _cmd_create(self, cmd: c.Create) -> list[r.Response]:
+        name = decode_mailbox(cmd.mailbox).rstrip(DELIMITER)
+        if name.upper() == "INBOX":
+            raise ImapNo("INBOX already exists", "ALREADYEXISTS")
+        assert self.account is not None
+        self.backend.create(self.account, name)
+        return [r.ok(cmd.tag, "CREATE completed")]
+
+    def _cmd_delete(self, cmd: c.Delete) -> list[r.Response]:
+        name = decode_mailbox(cmd.mailbox)
+        if name == "INBOX":
+            raise ImapNo("INBOX cannot be deleted", "CANNOT")
+        assert self.account is not None
+        self.backend.delete(self.account, name)
+        return [r.ok(cmd.tag, "DELETE completed")]
+
+    def _cmd_rename(self, cmd: c.Rename) -> list[r.Response]:
+        assert self.account is not None
+        self.backend.rename(self.account, decode_mailbox(cmd.old), decode_mailbox(cmd.new))
+        return [r.ok(cmd.tag, "RENAME completed")]
+
+    def _subscribe(self, tag: str, mailbox: str, on: bool) -> list[r.Response]:
+        """RFC 3501 6.3.6 / 6.3.7, kept in Dovecot's ``subscriptions`` file by a backend that has
+        ``subscribe``; without one every mailbox counts as subscribed."""
+        fn: Callable[[str, str, bool], None] | None = getattr(self.backend, "subscribe", None)
+        name = decode_mailbox(mailbox)
+        if fn is not None:
+            assert self.account is not None
+            fn(self.account, name, on)
+        return [r.ok(tag, f"{'SUBSCRIBE' if on else 'UNSUBSCRIBE'} completed")]
+
+    def _cmd_subscribe(self, cmd: c.Subscribe) -> list[r.Response]:
+        return self._subscribe(cmd.tag, cmd.mailbox, True)
+
+    def _cmd_unsubscribe(self, cmd: c.Unsubscribe) -> list[r.Response]:
+        return self._subscribe(cmd.tag, cmd.mailbox, False)
+
+    def _subscribed(self, boxes: list[MailboxInfo]) -> list[str]:
+        fn: Callable[[str], list[str]] | None = getattr(self.backend, "subscriptions", None)
+        assert self.account is not None
+        return fn(self.account) if fn is not None else [b.name for b in boxes if b.selectable]
+
+    def _list(self, tag: str, reference: str, patterns: tuple[str, ...], command: str,
+              special_only: bool = False, only_subscribed: bool = False, return_subscribed: bool = False,
+              status_items: tuple[str, ...] = ()) -> Iterator[r.Response]:
+        assert self.account is not None
+        done = r.ok(tag, f"{command} completed")
+        if patterns == ("",):  # RFC 3501 6.3.8: the delimiter and root
+            yield r.ListResponse(("\\Noselect",), DELIMITER, "", command)
+            yield done
+            return
+        boxes = with_parents(self.backend.mailboxes(self.account))
+        # a reference or pattern that is not modified UTF-7 names no mailbox: OK, nothing listed (Dovecot too)
+        regexes = [pattern_regex(ref, pat) for ref, pat in ((_list_name(reference), _list_name(p)) for p in patterns)
+                   if ref is not None and pat is not None]
+        if command == "LSUB":
+            for a, n in lsub_entries(self._subscribed(boxes), boxes, regexes):
+                yield r.ListResponse(a, DELIMITER, utf7.encode(n), "LSUB")
+            yield done
+            return
+        subs = set(self._subscribed(boxes)) if only_subscribed or return_subscribed else set()
+        known = {b.name for b in boxes}
+        having_children = parents(boxes)
+        shown = boxes
+        if only_subscribed:  # RFC 5258 3.1: the subscribed names, existing or not
+            gone = [MailboxInfo(n, selectable=False) for n in subs if n not in known]
+            shown = sorted([b for b in boxes if b.name in subs and b.selectable] + gone, key=lambda b: order(b.name))
+        for box in shown:
+            yield r.PAUSE  # hundreds of mailboxes times many patterns, or a STATUS each: others go in between
+            if not any(rx.match(box.name) for rx in regexes):
+                continue
+            if special_only and not box.special_use:
+                continue
+            # RFC 5258 4 / RFC 3348: \HasChildren or \HasNoChildren, always (CHILDREN is advertised)
+            attrs = (list_attributes(box, boxes, True, having_children) if box.name in known
+                     else ["\\NonExistent"])  # implies \Noselect
+            if box.name in subs and (box.selectable or box.name not in known):
+                attrs.append("\\Subscribed")
+            yield r.ListResponse(tuple(attrs), DELIMITER, utf7.encode(box.name), command)
+            if status_items and box.selectable:
+                yield self._status_response(box.name, status_items)
+        yield done
+
+    def _cmd_list(self, cmd: c.List) -> Iterator[r.Response]:
+        return self._list(cmd.tag, cmd.reference, cmd.patterns, "LIST",
+                          special_only="SPECIAL-USE" in cmd.selection,
+                          only_subscribed="SUBSCRIBED" in cmd.selection,
+                          return_subscribed="SUBSCRIBED" in cmd.returns,
+                          status_items=cmd.status_items)
+
+    def _cmd_lsub(self, cmd: c.Lsub) -> Iterator[r.Response]:
+        return self._list(cmd.tag, cmd.reference, (cmd.pattern,), "LSUB")
+
+    def _status_response(self, name: str, items: tuple[str, ...]) -> r.StatusDataResponse:
+        st = self._state(name)
+        values: list[tuple[str, int]] = []
+        for item in items:  # only what was asked: UNSEEN and SIZE walk every message
+            if item == "MESSAGES":
+                values.append((item, len(st.messages)))
+            elif item == "RECENT":
+                values.append((item, len(self._recent(name))))
+            elif item == "UIDNEXT":
+                values.append((item, st.uidnext))
+            elif item == "UIDVALIDITY":
+                values.append((item, st.uidvalidity))
+            elif item == "UNSEEN":
+                values.append((item, sum(1 for _, fs in uid_flags(st.messages) if "\\Seen" not in fs)))
+            else:  # SIZE (RFC 8438); the grammar lets nothing else through
+                values.append((item, sum(m.size for m in st.messages)))
+        return r.StatusDataResponse(utf7.encode(name), tuple(values))
+
+    def _cmd_status(self, cmd: c.Status) -> list[r.Response]:
+        return [self._status_response(decode_mailbox(cmd.mailbox), cmd.items), r.ok(cmd.tag, "STATUS completed")]
+
+    def _cmd_append(self, cmd: c.Append) -> list[r.Response]:
+        assert self.account is not None
+        name = decode_mailbox(cmd.mailbox)
+        if "\\Recent" in cmd.flags:
+            raise ImapBad("\\Recent cannot be set")
+        try:
+            st = self._state(name)
+        except ImapNo as err:
+            raise ImapNo(err.text, "TRYCREATE") from None
+        if st.read_only:
+            raise ImapNo("Mailbox is read-only", "READ-ONLY")
+        uid = self.backend.append(self.account, name, cmd.message, frozenset(cmd.flags), cmd.date)
+        # stored but no UID recorded yet (maildir_backend._publish): OK without APPENDUID, never a NO that a client
+        # would answer with a second APPEND
+        code = r.ResponseCode("APPENDUID", f"{st.uidvalidity} {uid}") if uid is not None else None
+        return [*self._untagged_updates(), r.ok(cmd.tag, "APPEND completed", code)]
+
+    def _cmd_idle(self, cmd: c.Idle) -> list[r.Response]:
+        updates = self._untagged_updates()  # first: a NO here (the mailbox deleted meanwhile) must not leave us idling
+        self.idling = cmd.tag
+        self.wants_line = True
+        return [*updates, r.ContinuationRequest("idling")]
+
+    # ------------------------------------------------------------------ leaving selected state
+    def _cmd_close(self, cmd: c.Close) -> list[r.Response]:
+        assert self.selected is not None and self.account is not None
+        if not self.selected.readonly:  # RFC 3501 6.4.2: silently expunge \Deleted
+            state = self._state(self.selected.name)
+            doomed = [m.uid for m in state.messages if "\\Deleted" in m.flags]
+            if doomed:
+                self.backend.expunge(self.account, self.selected.name, doomed)
+        self.selected = None
+        self.state = "authenticated"
+        return [r.ok(cmd.tag, "CLOSE completed")]
+
+    def _cmd_unselect(self, cmd: c.Unselect) -> list[r.Response]:
+        self.selected = None
+        self.state = "authenticated"
+        return [r.ok(cmd.tag, "UNSELECT completed")]
+
+    def _cmd_check(self, cmd: c.Check) -> list[r.Response]:
+        return [*self._untagged_updates(), r.ok(cmd.tag, "CHECK completed")]
