@@ -10,7 +10,7 @@
   (RFC 6531) are accepted.
 - A submission without Date or Message-ID gets them (RFC 6409 8.2, 8.3) before the copies are made.
 - Every reply is printable ASCII: whatever of the client's bytes it echoes is shown escaped.
-- DATA goes to delivery.py's two phases (via="smtp", save_sent=False), batched by group_commit.py in a worker
+- DATA goes to delivery/deliver.py's two phases (via="smtp", save_sent=False), batched by group_commit.py in a worker
   thread: the 250 is sent only once every copy is on disk, so an acknowledged message survives a crash.
   No .Sent copy: mail clients keep their own by IMAP APPEND.
 """
