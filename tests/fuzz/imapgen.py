@@ -399,7 +399,7 @@ class ImapGen:
             return "ENABLE", self.pick(("UTF8=ACCEPT", "CONDSTORE", "QRESYNC", "", "X Y Z")).encode()
         if choice == "LOGIN":
             return "LOGIN", self.string(self.pick(("bob", "alice", "human", "../bob", "", "\xe9"))) + b" " + \
-                self.string(self.pick(("pw", "", "x" * 1000)))
+                self.string(self.pick(("pw", "", "x" * 1000, "p\udcffw", "p\xe4ss", "\x00")))
         if choice == "AUTHENTICATE":
             return "AUTHENTICATE", self.pick(("PLAIN", "PLAIN =", "PLAIN AGJvYgB4", "PLAIN !!!", "LOGIN",
                                               "CRAM-MD5", "PLAIN " + "A" * 3000, "")).encode()
