@@ -231,12 +231,48 @@ class Expunge(Command):
     uids: SequenceSet | None = None
 
 
+SEARCH_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT"})  # RFC 4731 3.1
+
+
 @dataclass(frozen=True)
 class Search(Command):
+    """SEARCH; with ``returns`` set (RFC 4731 ``RETURN (...)``) the answer is one ESEARCH response
+    holding what was asked (``()`` means ALL)."""
+
     name = "SEARCH"
     states = SELECTED
     key: SearchKey | None = None
     charset: str | None = None
+    uid: bool = False
+    returns: tuple[str, ...] | None = None
+
+
+# RFC 5256 3 sort-key, and DISPLAYFROM / DISPLAYTO of RFC 5957 (SORT=DISPLAY)
+SORT_KEYS = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO"})
+THREAD_ALGORITHMS = frozenset({"REFERENCES", "ORDEREDSUBJECT"})  # RFC 5256 4
+
+
+@dataclass(frozen=True)
+class Sort(Command):
+    """RFC 5256 SORT: ``criteria`` are (sort key, reversed) pairs, most significant first."""
+
+    name = "SORT"
+    states = SELECTED
+    criteria: tuple[tuple[str, bool], ...] = ()
+    charset: str = "UTF-8"
+    key: SearchKey | None = None
+    uid: bool = False
+
+
+@dataclass(frozen=True)
+class Thread(Command):
+    """RFC 5256 THREAD with one of ``THREAD_ALGORITHMS``."""
+
+    name = "THREAD"
+    states = SELECTED
+    algorithm: str = "REFERENCES"
+    charset: str = "UTF-8"
+    key: SearchKey | None = None
     uid: bool = False
 
 

@@ -11,7 +11,7 @@ from .errors import ImapBad
 from .events import ParseError
 from .fetchatt import parse_fetch_atts
 from .lexer import Reader
-from .searchkeys import parse_search
+from .searchkeys import parse_keys, parse_search
 from .seqset import SEQSET_CHARS, SequenceSet
 from .wire import is_astring_char
 
@@ -319,13 +319,92 @@ def _store(uid: bool) -> Handler:
     return handler
 
 
+def _search_returns(r: Reader) -> tuple[str, ...] | None:
+    """RFC 4731 ``RETURN (opts) SP`` before the search keys, if there (None: a plain SEARCH)."""
+    if r.data[r.pos : r.pos + 8].upper() != b"RETURN (":
+        return None
+    r.pos += 7
+    options = tuple(dict.fromkeys(o.upper() for o in r.paren_list()))  # repeats count once, as Dovecot
+    for opt in options:
+        if opt not in c.SEARCH_RETURNS:  # SAVE (RFC 5182), PARTIAL, UPDATE ... are extensions we do not announce
+            raise ImapBad(f"Unknown SEARCH return option {opt} (ESEARCH: MIN MAX ALL COUNT)")
+    r.space()
+    return options
+
+
 def _search(uid: bool) -> Handler:
     def handler(tag: str, r: Reader) -> c.Command:
         r.space()
-        if r.peek() == "(" and r.data[r.pos : r.pos + 8].upper() == b"(RETURN ":
-            raise ImapBad("SEARCH RETURN (ESEARCH) is not supported")
+        returns = _search_returns(r)
         charset, key = parse_search(r)
-        return c.Search(tag, key, charset, uid)
+        return c.Search(tag, key, charset, uid, returns)
+
+    return handler
+
+
+def _charset(r: Reader) -> str:
+    """SORT's and THREAD's mandatory charset (RFC 5256 3), then the space before the keys."""
+    if r.at_end or r.peek() in ("(", ")", " "):
+        raise ImapBad("Invalid charset argument")
+    charset = r.astring()
+    if not r.at_end:
+        r.space()
+    return charset
+
+
+def _sort(uid: bool) -> Handler:
+    def handler(tag: str, r: Reader) -> c.Command:
+        r.space()
+        if r.peek() != "(":
+            raise ImapBad("Invalid sort argument (expected a list of sort keys)")
+        r.expect("(")
+        criteria: list[tuple[str, bool]] = []
+        reverse = ended_reverse = False
+        seen: set[str] = set()
+        while r.peek() != ")":
+            if r.data[r.pos - 1 : r.pos] != b"(":
+                r.space()
+            if r.peek() in ("(", None):
+                raise ImapBad("Invalid sort list argument")
+            word = r.astring().upper()
+            ended_reverse = word == "REVERSE"
+            if ended_reverse:  # RFC 5256 3: REVERSE applies to the key after it (twice undoes it, as Dovecot)
+                reverse = not reverse
+                continue
+            if word not in c.SORT_KEYS:
+                raise ImapBad(f"Unknown sort argument: {word}")
+            if word in seen:  # a key given twice sorts nothing more: the first one counts (its REVERSE
+                continue  # passes on to the next key, as in Dovecot)
+            seen.add(word)
+            criteria.append((word, reverse))
+            reverse = False
+        r.expect(")")
+        if ended_reverse:
+            raise ImapBad("Sort list ends with REVERSE")
+        if not criteria:
+            raise ImapBad("Empty sort program")
+        if r.at_end:
+            raise ImapBad("Invalid charset argument")
+        r.space()
+        charset = _charset(r)
+        return c.Sort(tag, tuple(criteria), charset, parse_keys(r), uid)
+
+    return handler
+
+
+def _thread(uid: bool) -> Handler:
+    def handler(tag: str, r: Reader) -> c.Command:
+        if r.at_end:
+            raise ImapBad("THREAD needs an algorithm, a charset and search keys")
+        r.space()
+        algorithm = r.astring().upper()
+        if algorithm not in c.THREAD_ALGORITHMS:
+            raise ImapBad(f"Unknown thread algorithm {algorithm} (REFERENCES or ORDEREDSUBJECT)")
+        if r.at_end:
+            raise ImapBad("Invalid charset argument")
+        r.space()
+        charset = _charset(r)
+        return c.Thread(tag, algorithm, charset, parse_keys(r), uid)
 
     return handler
 
@@ -353,9 +432,10 @@ _COMMANDS: dict[str, Handler] = {
     "SUBSCRIBE": _mailbox_cmd(c.Subscribe), "UNSUBSCRIBE": _mailbox_cmd(c.Unsubscribe),
     "LIST": _list, "LSUB": _lsub, "STATUS": _status, "APPEND": _append,
     "FETCH": _fetch(False), "STORE": _store(False), "SEARCH": _search(False),
-    "COPY": _copy(c.Copy, False), "MOVE": _copy(c.Move, False),
+    "COPY": _copy(c.Copy, False), "MOVE": _copy(c.Move, False), "SORT": _sort(False), "THREAD": _thread(False),
 }
 _UID_COMMANDS: dict[str, Handler] = {
     "FETCH": _fetch(True), "STORE": _store(True), "SEARCH": _search(True),
     "COPY": _copy(c.Copy, True), "MOVE": _copy(c.Move, True), "EXPUNGE": _uid_expunge,
+    "SORT": _sort(True), "THREAD": _thread(True),
 }

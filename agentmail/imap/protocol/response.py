@@ -267,10 +267,104 @@ def expunge(n: int) -> NumberResponse:
 
 @dataclass(frozen=True)
 class SearchResponse(Response):
-    numbers: tuple[int, ...]
+    """``* SEARCH 2 5`` (RFC 3501 7.2.5), or ``* SORT 5 2`` (RFC 5256 4) with ``name`` SORT."""
+
+    numbers: Sequence[int]
+    name: str = "SEARCH"
 
     def to_bytes(self) -> bytes:
-        return b"* SEARCH" + b"".join(b" %d" % n for n in self.numbers) + b"\r\n"
+        return b"* " + self.name.encode() + b"".join(b" %d" % n for n in self.numbers) + b"\r\n"
+
+
+def sequence_set(numbers: Sequence[int]) -> bytes:
+    """Ascending numbers as a compact sequence set, ``1:3,7`` (RFC 4731 3.1 ALL)."""
+    out: list[bytes] = []
+    i, count = 0, len(numbers)
+    while i < count:
+        j = i
+        while j + 1 < count and numbers[j + 1] == numbers[j] + 1:
+            j += 1
+        out.append(b"%d" % numbers[i] if i == j else b"%d:%d" % (numbers[i], numbers[j]))
+        i = j + 1
+    return b",".join(out)
+
+
+@dataclass(frozen=True)
+class ESearchResponse(Response):
+    """``* ESEARCH (TAG "a1") UID MIN 2 MAX 9 ALL 2:4,9 COUNT 4`` (RFC 4731 3.1): ``matches`` are the
+    ascending hits; only the ``returns`` asked are sent, and MIN/MAX/ALL only when something matched
+    (in Dovecot's order: MIN MAX ALL COUNT)."""
+
+    tag: str
+    uid: bool
+    returns: frozenset[str]
+    matches: Sequence[int]
+
+    def to_bytes(self) -> bytes:
+        out = b"* ESEARCH (TAG " + wire.nstring(self.tag) + b")" + (b" UID" if self.uid else b"")
+        hits = self.matches
+        if hits:
+            if "MIN" in self.returns:
+                out += b" MIN %d" % hits[0]
+            if "MAX" in self.returns:
+                out += b" MAX %d" % hits[-1]
+            if "ALL" in self.returns:
+                out += b" ALL " + sequence_set(hits)
+        if "COUNT" in self.returns:
+            out += b" COUNT %d" % len(hits)
+        return out + b"\r\n"
+
+
+class ThreadNode:
+    """One message of a thread (``number`` 0: a dummy parent, RFC 5256 2.2) and its replies. Plain lists, no
+    recursion anywhere: a chain of 10,000 replies is as deep as it is long."""
+
+    __slots__ = ("number", "children")
+
+    def __init__(self, number: int, children: list[ThreadNode] | None = None) -> None:
+        self.number = number
+        self.children: list[ThreadNode] = [] if children is None else children
+
+    def __repr__(self) -> str:
+        return f"ThreadNode({self.number}, {len(self.children)} children)"
+
+
+def encode_threads(threads: Sequence[ThreadNode]) -> bytes:
+    """Dovecot's form (RFC 5256 4): a lone child continues its parent's list ("1 2 3"); siblings are each
+    parenthesised ("(2)(3)"); a dummy parent has no number of its own ("((1)(2))"). Iterative (see ThreadNode)."""
+    out = bytearray()
+    stack: list[bytes | tuple[Sequence[ThreadNode], bool]] = [(threads, True)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bytes):
+            out += item
+            continue
+        nodes, top = item
+        if len(nodes) == 1 and not top:
+            node = nodes[0]
+            out += b"%d" % node.number
+            if node.children:
+                out += b" "
+                stack.append((node.children, False))
+            continue
+        for node in reversed(nodes):  # pushed last first, so they come out in order
+            if not node.children:
+                stack.append(b"(%d)" % node.number)
+                continue
+            stack.append(b")")
+            stack.append((node.children, False))
+            stack.append(b"(" if node.number == 0 else b"(%d " % node.number)
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class ThreadResponse(Response):
+    """``* THREAD (2)(3 6 (4 23)(44 7 96))`` (RFC 5256 4)."""
+
+    threads: Sequence[ThreadNode]
+
+    def to_bytes(self) -> bytes:
+        return b"* THREAD " + encode_threads(self.threads) + b"\r\n"
 
 
 @dataclass(frozen=True)

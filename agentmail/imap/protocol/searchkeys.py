@@ -112,12 +112,19 @@ def parse_search(r: Reader) -> tuple[str | None, SearchKey]:
         r.pos += 8
         charset = r.astring()
         r.space()
+    return charset, parse_keys(r)
+
+
+def parse_keys(r: Reader) -> SearchKey:
+    """``1*search-key`` up to the end of the command (SORT and THREAD give the charset first)."""
+    if r.at_end:
+        raise ImapBad("Missing search parameters")
     count = _Count()
     keys = [_key(r, 0, count)]
     while not r.at_end:
         r.space()
         keys.append(_key(r, 0, count))
-    return charset, keys[0] if len(keys) == 1 else SAnd(tuple(keys))
+    return keys[0] if len(keys) == 1 else SAnd(tuple(keys))
 
 
 def _seqset(r: Reader) -> SequenceSet:

@@ -17,12 +17,15 @@ from ..message.fetch import apply_partial, message_item
 from ..message.fetchplan import ENVELOPE, FLAGS, INTERNALDATE, SIZE, UID, WHOLE, FetchPlan
 from ..message.mime import parse_message
 from ..message.search import SearchMessage, compile_key
+from ..message.sortkeys import Fields
 from ..protocol import commands as c
 from ..protocol import response as r
 from ..protocol.errors import ImapBad, ImapError, ImapNo
 from ..protocol.fetchatt import FetchAtt
 from ..protocol.lexer import MONTHS
+from ..protocol.searchkeys import SAll, SearchKey
 from ..protocol.seqset import SequenceSet
+from . import ordering
 from .backend import MailboxState, MessageInfo
 from .listing import decode_mailbox
 
@@ -76,6 +79,9 @@ class SelectedMailbox:
             self.flags.append(flags)
             flagsets.add(flags)
         self.keywords: set[str] = {f for fs in flagsets for f in fs if not f.startswith("\\")}
+        # SORT / THREAD fields by UID (a message's bytes never change), message IDs shared (ordering.py)
+        self.sort_fields: dict[int, Fields] = {}
+        self.msgids: dict[str, str] = {}
         self.state = state
         # the state last diffed, and whether expunges were applied: a backend that returns the very
         # same object while nothing changed (the Maildir cache) makes an idle poll O(1)
@@ -200,6 +206,8 @@ class SelectedMailbox:
                 yield from self._store(cmd, session)
             elif isinstance(cmd, c.Search):
                 yield from self._search(cmd, session)
+            elif isinstance(cmd, (c.Sort, c.Thread)):
+                yield from ordering.run(self, cmd, session)
             elif isinstance(cmd, c.Copy):
                 yield from self._copy(cmd, session)
             elif isinstance(cmd, c.Expunge):
@@ -309,17 +317,23 @@ class SelectedMailbox:
             yield r.FetchResponse(seq, items)
         yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}STORE completed")
 
-    def _search(self, cmd: c.Search, session: Session) -> Iterator[r.Response]:
-        if cmd.charset is not None and cmd.charset.upper() not in ("UTF-8", "US-ASCII"):
-            raise ImapNo(f"Unsupported charset {cmd.charset}", "BADCHARSET", "(US-ASCII UTF-8)")
-        assert cmd.key is not None
+    def matching(self, key: SearchKey, charset: str | None,
+                 session: Session) -> Iterator[r.Pause | tuple[int, int, MessageInfo]]:
+        """(seq, uid, info) of each message the key matches, in mailbox order, with a PAUSE after each
+        message tested (SEARCH, SORT and THREAD read and decode messages one at a time: nothing per message
+        is kept, and others get the worker in between)."""
+        if charset is not None and charset.upper() not in ("UTF-8", "US-ASCII"):
+            raise ImapNo(f"Unsupported charset {charset}", "BADCHARSET", "(US-ASCII UTF-8)")
         account = _account(session)
         infos = self._info(session)
-        test = compile_key(cmd.key, len(self.uids), self.uids[-1] if self.uids else 0)
-        hits: list[int] = []
-        for seq, uid in enumerate(list(self.uids), 1):  # one message at a time: nothing per message is kept
+        every = isinstance(key, SAll)  # SORT/THREAD ... ALL: nothing to test
+        test = compile_key(key, len(self.uids), self.uids[-1] if self.uids else 0)
+        for seq, uid in enumerate(list(self.uids), 1):
             info = infos.get(uid)
             if info is None:
+                continue
+            if every:
+                yield seq, uid, info
                 continue
 
             def loader(uid: int = uid) -> bytes:
@@ -332,12 +346,24 @@ class SelectedMailbox:
 
             try:
                 if test(SearchMessage(seq, uid, fs, date, info.size, loader)):
-                    hits.append(uid if cmd.uid else seq)
+                    yield seq, uid, info
             except ImapNo as err:
                 if err.code is None or err.code.name != EXPUNGED:
                     raise  # expunged by another client meanwhile: it matches nothing, as in Dovecot
-            yield r.PAUSE  # reading and decoding every message: others get the worker in between
-        yield r.SearchResponse(tuple(hits))
+            yield r.PAUSE
+
+    def _search(self, cmd: c.Search, session: Session) -> Iterator[r.Response]:
+        assert cmd.key is not None
+        hits: list[int] = []
+        for got in self.matching(cmd.key, cmd.charset, session):
+            if isinstance(got, r.Pause):
+                yield got
+            else:
+                hits.append(got[1] if cmd.uid else got[0])
+        if cmd.returns is None:
+            yield r.SearchResponse(hits)
+        else:  # RFC 4731: RETURN () means ALL
+            yield r.ESearchResponse(cmd.tag, cmd.uid, frozenset(cmd.returns or ("ALL",)), hits)
         yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}SEARCH completed")
 
     def _copy(self, cmd: c.Copy, session: Session) -> Iterator[r.Response]:
