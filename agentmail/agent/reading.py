@@ -6,7 +6,7 @@ import time
 
 from ..format.card import key_of, parse
 from .mailbox import find, listing, set_flags
-from .receipts import receipts, send_receipt
+from .receipts import receipts_for, send_receipt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,16 +53,18 @@ def sent_log(cfg: Config, account: str, limit: int = 20, since: float | None = N
     from ..format.card import msgids
     from .render import address_list, bare_address, people, short_name
 
-    by_original: dict[str, list[dict[str, Any]]] = {}
-    for r in receipts(cfg, account):
-        by_original.setdefault(r.original_key, []).append(
-            {"reader": short_name(cfg, r.reader), "reader_address": bare_address(r.reader),
-             "disposition": r.disposition, "at": round(r.at, 3)})
     now = time.time()
-    rows = []
+    items = []
     for item in listing(cfg, account, "Sent", limit):
         if since is not None and now - item.delivered_at > since:
             break
+        items.append(item)
+    by_original: dict[str, list[dict[str, Any]]] = {
+        key: [{"reader": short_name(cfg, r.reader), "reader_address": bare_address(r.reader),
+               "disposition": r.disposition, "at": round(r.at, 3)} for r in found]
+        for key, found in receipts_for(cfg, account, [i.key for i in items]).items()}
+    rows = []
+    for item in items:
         parent = msgids(item.headers.get("in-reply-to", ""))
         rows.append({
             "id": item.key[:8], "key": item.key, "title": item.title, "sent_at": round(item.delivered_at, 3),

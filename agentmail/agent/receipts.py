@@ -73,12 +73,12 @@ def send_receipt(cfg: Config, item: Item, reader: str, disposition: str = "displ
 class Receipt:
     __slots__ = ("reader", "disposition", "original_key", "at", "item")
 
-    def __init__(self, reader: str, disposition: str, original_key: str, at: float, item: Item) -> None:
+    def __init__(self, reader: str, disposition: str, original_key: str, at: float, item: Item | None) -> None:
         self.reader = reader
         self.disposition = disposition
         self.original_key = original_key
         self.at = at
-        self.item = item
+        self.item = item  # None when it came from the history index (its headers were not read)
 
 
 def receipts(cfg: Config, account: str, limit: int | None = None) -> list[Receipt]:
@@ -98,3 +98,39 @@ def receipts(cfg: Config, account: str, limit: int | None = None) -> list[Receip
         reader = info.final_recipient or info.reporter or item.sender
         out.append(Receipt(reader, info.disposition, key_of(info.original_message_id), item.delivered_at, item))
     return out
+
+
+def receipts_for(cfg: Config, account: str, keys: list[str]) -> dict[str, list[Receipt]]:
+    """The receipts that came back for the originals with these keys, by original key: from the history index
+    (each receipt is read once, when it is new to the index), else from every receipt in the folder."""
+    from ..store.index import IndexUnavailable
+    from ..store.maildir import name_time
+    from .mailbox import folder_box, history_index
+
+    found: dict[str, list[Receipt]] = {}
+    box = folder_box(cfg, account, "Receipts")  # no such folder: the error `receipts` gives
+    index = history_index(cfg, account, ("Receipts",))
+    if index is not None:
+        try:
+            rows = index.receipts_for(keys)
+        except IndexUnavailable:
+            pass
+        else:
+            for orig, reader, disposition, sub, name in rows:
+                at = name_time(name) or _mtime(box.file(sub, name))
+                found.setdefault(orig, []).append(Receipt(reader, disposition, orig, at, None))
+            return found
+        finally:
+            index.close()
+    wanted = set(keys)
+    for r in receipts(cfg, account):
+        if r.original_key in wanted:
+            found.setdefault(r.original_key, []).append(r)
+    return found
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return 0.0

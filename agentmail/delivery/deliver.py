@@ -23,6 +23,7 @@ from ..errors import EX_TEMPFAIL, AgentmailError, StoreIOError, TempFailError, U
 from ..format.address import parse_address
 from ..format.encoding import format_date
 from ..store import registry, uidlist
+from ..store.changelog import Change, log_for
 from ..store.dotlock import DotLock
 from ..store.maildir import Maildir, Staged, fsync_dir, os_error, split_name, to_lf
 
@@ -214,7 +215,9 @@ def _publish(staged: Staged, maildir: Maildir, subdir: str, flags: str, warnings
         lock = DotLock(os.path.join(maildir.path, uidlist.FILENAME))
         lock.acquire()
         try:
-            name = staged.commit(subdir, flags, sync=False)
+            with Change(maildir, log_for(maildir)) as change:  # caches over the folder follow it (changelog.py)
+                name = staged.commit(subdir, flags, sync=False)
+                change.add(subdir, name)
             try:
                 uidlist.append(maildir, [split_name(name)[0]], lock=lock)
             except AgentmailError as exc:
