@@ -109,30 +109,113 @@ def _mailbox(lex: Lexer, out: list[Address]) -> None:
     out.append(_addr_spec(lex, None, None))
 
 
+SYNTAX_ERROR = b"SYNTAX_ERROR"
+INVALID_ROUTE = b"INVALID_ROUTE"
+
+
 def _angle_addr(lex: Lexer, name: bytes | None) -> Address:
+    """``"<" [route ":"] local-part ["@" domain] ">"`` as Dovecot's parse_angle_addr reads it: a route that does
+    not end in ":" is ``INVALID_ROUTE`` and the rest is read anyway; anything else broken still gives the
+    address, with what was read and the domain ``SYNTAX_ERROR``."""
     lex.pos += 1  # "<"
     lex.skip_cfws()
-    route = None
-    if lex.peek() == 0x40:  # obs-route "@a,@b:"
-        hops = []
-        while lex.peek() == 0x40:
+    route = mailbox = domain = None
+    ok = not lex.at_end
+    if ok and lex.peek() == 0x40:  # obs-route "@a,@b:"
+        hops = _domain_list(lex)
+        if hops is not None and lex.peek() == 0x3A:
+            lex.pos += 1
+            route = hops
+        else:
+            route = INVALID_ROUTE
+            ok = not lex.at_end
+        lex.skip_cfws()
+        ok = ok and not lex.at_end
+    if ok and lex.peek() != 0x3E:  # "<>" has no address at all
+        mailbox = _local_part(lex)
+        if mailbox is None or lex.at_end:
+            ok = False
+        elif lex.peek() == 0x40:
+            lex.pos += 1
+            domain = _strict_domain(lex)
+            ok = domain is not None
+    if ok and lex.peek() == 0x3E:
+        lex.pos += 1
+    else:
+        domain = SYNTAX_ERROR
+    return Address(name, route, mailbox or MISSING_MAILBOX, domain or MISSING_DOMAIN)
+
+
+def _domain_list(lex: Lexer) -> bytes | None:
+    """obs-domain-list ``@a,@b`` (up to the ":"); None when a domain is missing or the input ends."""
+    hops: list[bytes] = []
+    while True:
+        if lex.at_end:
+            return None
+        if lex.peek() != 0x40:
+            return b",".join(hops)
+        lex.pos += 1
+        dom = _strict_domain(lex)
+        if dom is None or lex.at_end:
+            return None
+        hops.append(b"@" + dom)
+        lex.skip_cfws()
+        while lex.peek() == 0x2C:  # ","
             lex.pos += 1
             lex.skip_cfws()
-            dom = _domain(lex)
-            hops.append(b"@" + (dom or b""))
-            lex.skip_cfws()
-            if lex.peek() == 0x2C:
-                lex.pos += 1
-                lex.skip_cfws()
-        if lex.peek() != 0x3A:
-            raise _Stop
-        lex.pos += 1
-        route = b",".join(hops)
-    addr = _addr_spec(lex, name, route, in_angle=True)
+
+
+def _local_part(lex: Lexer) -> bytes | None:
+    """A quoted string, or atoms with any number of dots anywhere (".a", "a..b", "a." are common enough that
+    Dovecot takes them); then CFWS. None when there is none."""
+    if lex.peek() == 0x22:
+        quoted = lex.quoted_string()
+        lex.skip_cfws()
+        return quoted
+    out = bytearray()
+    got = False
+    while True:
+        while lex.peek() == 0x2E:
+            out += b"."
+            lex.pos += 1
+            got = True
+        if lex.at_end or lex.peek() == 0x40:
+            break
+        atom = lex.atom()
+        if atom is None:
+            return bytes(out) if got else None
+        out += atom
+        got = True
+        lex.skip_cfws()
+        if lex.peek() != 0x2E:
+            break
+    return bytes(out) if got else None
+
+
+def _strict_domain(lex: Lexer) -> bytes | None:
+    """The domain after "@": a domain literal, or atoms joined by dots (each dot followed by an atom); then CFWS."""
     lex.skip_cfws()
-    if lex.peek() == 0x3E:
+    if lex.at_end:
+        return None
+    if lex.peek() == 0x5B:  # domain-literal
+        end = lex.data.find(b"]", lex.pos)
+        if end < 0:
+            return None
+        lit = lex.data[lex.pos : end + 1]
+        lex.pos = end + 1
+        lex.skip_cfws()
+        return lit
+    parts: list[bytes] = []
+    while True:
+        atom = lex.atom()
+        if atom is None:
+            return None
+        parts.append(atom)
+        lex.skip_cfws()
+        if lex.peek() != 0x2E:
+            return b".".join(parts)
         lex.pos += 1
-    return addr
+        lex.skip_cfws()
 
 
 def _domain(lex: Lexer) -> bytes | None:
