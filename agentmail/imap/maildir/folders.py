@@ -4,7 +4,10 @@ An account sees its own Maildir++: ``INBOX`` is ``maildirs/<name>/`` and a folde
 ``maildirs/<name>/.A.B`` (Maildir++ keeps the hierarchy flat with "." between levels and stores
 names in modified UTF-7, as Dovecot does; the IMAP delimiter is "/"). Nothing else is visible,
 except for the ``human`` account, which additionally sees every other account's folders read-only
-under ``Agents/<name>/INBOX``, ``Agents/<name>/Sent``, ... (the list follows the registry live).
+under ``Agents/<name>/INBOX``, ``Agents/<name>/Sent``, ... (the list follows the registry live), and the
+journal (one copy of every accepted postcard) as ``Agents/All``, read-only too, with the SPECIAL-USE
+attribute ``\\All`` (RFC 6154 2): the whole conversation between all agents in one folder. An account name
+is lower case, so no agent can be called "All".
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ..protocol.errors import ImapNo
 from ..session.backend import DELIMITER, MailboxInfo
 
 AGENTS = "Agents"
+ALL = f"{AGENTS}/All"  # the journal, for human only
 SPECIAL_USE = {"Sent": ("\\Sent",), "Archive": ("\\Archive",)}  # RFC 6154
 NONEXISTENT = "NONEXISTENT"  # RFC 5530
 
@@ -32,7 +36,7 @@ NONEXISTENT = "NONEXISTENT"  # RFC 5530
 class Place:
     """Where an IMAP mailbox name lives on disk, and whether this login may change it."""
 
-    owner: str  # the account whose Maildir++ holds it
+    owner: str  # the account whose Maildir++ holds it ("" for the journal)
     folder: str  # Unicode, "/"-separated, "INBOX" for the root
     path: str  # the Maildir directory
     read_only: bool
@@ -72,6 +76,8 @@ class Namespace:
             return Place(account, "INBOX", self.root(account).path, False)
         parts = name.split(DELIMITER)
         if account == registry.HUMAN and parts[0] == AGENTS:
+            if name == ALL:
+                return Place("", "INBOX", self.cfg.journal_path, True)
             if len(parts) < 3 or parts[1] == registry.HUMAN or not _valid_account(parts[1]):
                 raise ImapNo("Mailbox does not exist", NONEXISTENT)
             owner, folder = parts[1], DELIMITER.join(parts[2:])
@@ -108,6 +114,8 @@ class Namespace:
         out += [MailboxInfo(n, SPECIAL_USE.get(n, ())) for n in self.folders_of(account) if n.split("/")[0] != AGENTS
                 or account != registry.HUMAN]
         if account == registry.HUMAN:
+            if os.path.isdir(os.path.join(self.cfg.journal_path, "cur")):
+                out.append(MailboxInfo(ALL, ("\\All",), read_only=True))
             for owner in registry.names(self.cfg):  # the registry, read live at every LIST
                 if owner == registry.HUMAN or not _valid_account(owner):
                     continue
