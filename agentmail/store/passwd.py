@@ -58,8 +58,10 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
 
 
 def check_hash(password: str, stored: str) -> bool:
+    # a client's 8-bit password bytes arrive surrogate-escaped (IMAP LOGIN): compared as the bytes sent, as Dovecot
+    secret = password.encode("utf-8", "surrogateescape")
     if stored.startswith("{PLAIN}"):
-        return hmac.compare_digest(stored[7:].encode(), password.encode())
+        return hmac.compare_digest(stored[7:].encode(), secret)
     if not stored.startswith(SCHEME):
         return False
     try:
@@ -67,7 +69,7 @@ def check_hash(password: str, stored: str) -> bool:
     except ValueError:
         return False
     digest, salt = raw[:64], raw[64:]
-    return hmac.compare_digest(hashlib.sha512(password.encode() + salt).digest(), digest)
+    return hmac.compare_digest(hashlib.sha512(secret + salt).digest(), digest)
 
 
 def _entries(cfg: Config) -> list[tuple[str, str]]:

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 
 # finding kind prefix (file, no line number: lines move) -> the regression test in tests/fuzz/test_regressions.py
 KNOWN: dict[str, str] = {
-    "internal:UnicodeEncodeError@agentmail/store/passwd.py": "test_login_with_8bit_password",
 }
 
 
