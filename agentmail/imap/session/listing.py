@@ -129,10 +129,10 @@ def order(name: str) -> tuple[bool, str]:
 
 def lsub_entries(subscribed: Sequence[str], boxes: Sequence[MailboxInfo],
                  regexes: Sequence[Pattern]) -> list[tuple[tuple[str, ...], str]]:
-    """(attributes, name) for LSUB (RFC 3501 6.3.9): the subscribed names the patterns match, \\Noselect
-    when no such mailbox exists; and a parent the pattern matches while a "%" hides its subscribed
-    child is listed \\Noselect too (unless subscribed itself)."""
-    selectable = {b.name for b in boxes if b.selectable}
+    """(attributes, name) for LSUB (RFC 3501 6.3.9), as Dovecot answers: the subscribed names the patterns
+    match, with their special-use attribute (nothing more, even when the mailbox is gone); and a parent the
+    pattern matches while a "%" hides its subscribed child, \\Noselect (unless subscribed itself)."""
+    special = {b.name: b.special_use for b in boxes if b.selectable}
     subs = set(subscribed)
 
     def match(name: str) -> bool:
@@ -141,7 +141,7 @@ def lsub_entries(subscribed: Sequence[str], boxes: Sequence[MailboxInfo],
     out: dict[str, tuple[str, ...]] = {}
     for name in subscribed:
         if match(name):
-            out[name] = () if name in selectable else ("\\Noselect",)
+            out[name] = special.get(name, ())
             continue
         parts = name.split(DELIMITER)
         for i in range(len(parts) - 1, 0, -1):

@@ -26,7 +26,7 @@ from ..protocol import utf7
 from ..protocol.errors import ImapBad, ImapBye, ImapError, ImapNo, internal_error
 from ..protocol.events import NeedContinuation, ParseError, RawLine
 from .backend import DELIMITER, Backend, MailboxInfo, MailboxState
-from .listing import decode_mailbox, list_attributes, lsub_entries, order, parents, pattern_regex, with_parents
+from .listing import decode_mailbox, lsub_entries, order, parents, pattern_regex, with_parents
 from .selected import SelectedMailbox, uid_flags
 
 CAPABILITIES = (
@@ -35,6 +35,7 @@ CAPABILITIES = (
     "SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT",
 )
 PRE_AUTH_CAPABILITIES = (*CAPABILITIES, "AUTH=PLAIN")
+STATUS_ORDER = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE")  # each once, as Dovecot sends them
 SERVER_ID = (("name", "agentmail"), ("vendor", "agentmail"))
 
 
@@ -258,6 +259,8 @@ class Session:
         name = decode_mailbox(cmd.mailbox).rstrip(DELIMITER)
         if name.upper() == "INBOX":
             raise ImapNo("INBOX already exists", "ALREADYEXISTS")
+        if cmd.special_use:  # RFC 6154 5.3: CREATE-SPECIAL-USE is not offered; never create it without the use
+            raise ImapNo("Special-use attributes cannot be given to new mailboxes here", "USEATTR")
         assert self.account is not None
         self.backend.create(self.account, name)
         return [r.ok(cmd.tag, "CREATE completed")]
@@ -297,8 +300,13 @@ class Session:
         return fn(self.account) if fn is not None else [b.name for b in boxes if b.selectable]
 
     def _list(self, tag: str, reference: str, patterns: tuple[str, ...], command: str,
-              special_only: bool = False, only_subscribed: bool = False, return_subscribed: bool = False,
-              status_items: tuple[str, ...] = ()) -> Iterator[r.Response]:
+              cmd: c.List | None = None) -> Iterator[r.Response]:
+        """LIST and LSUB. A plain LIST (RFC 3501) shows \\HasChildren / \\HasNoChildren and the special-use
+        attributes; an extended one (RFC 5258: selection options, several patterns or RETURN) only what it asks
+        for, as Dovecot does: CHILDREN, SUBSCRIBED (also implied by the SUBSCRIBED selection), SPECIAL-USE (also
+        implied by the SPECIAL-USE selection, RFC 6154 3), STATUS (RFC 5819: a STATUS response after each
+        selectable mailbox). Attributes go in Dovecot's order: \\Subscribed, \\Noselect or \\NonExistent,
+        the children, the special use."""
         assert self.account is not None
         done = r.ok(tag, f"{command} completed")
         if patterns == ("",):  # RFC 3501 6.3.8: the delimiter and root
@@ -314,35 +322,52 @@ class Session:
                 yield r.ListResponse(a, DELIMITER, utf7.encode(n), "LSUB")
             yield done
             return
-        subs = set(self._subscribed(boxes)) if only_subscribed or return_subscribed else set()
+        extended = cmd is not None and cmd.extended
+        selection = cmd.selection if cmd is not None else ()
+        returns = cmd.returns if cmd is not None else ()
+        special_only = "SPECIAL-USE" in selection
+        only_subscribed = "SUBSCRIBED" in selection
+        show_children = not extended or "CHILDREN" in returns
+        show_special = not extended or special_only or "SPECIAL-USE" in returns
+        show_subscribed = only_subscribed or "SUBSCRIBED" in returns
+        status_items = cmd.status_items if cmd is not None else ()
+        subs = set(self._subscribed(boxes)) if show_subscribed else set()
         known = {b.name for b in boxes}
         having_children = parents(boxes)
         shown = boxes
+        child_info: set[str] = set()
         if only_subscribed:  # RFC 5258 3.1: the subscribed names, existing or not
             gone = [MailboxInfo(n, selectable=False) for n in subs if n not in known]
-            shown = sorted([b for b in boxes if b.name in subs and b.selectable] + gone, key=lambda b: order(b.name))
+            listed = [b for b in boxes if b.name in subs and b.selectable] + gone
+            if "RECURSIVEMATCH" in selection:  # RFC 5258 3.5: and the parents of subscribed names the patterns miss
+                child_info = parents([MailboxInfo(n) for n in subs if not any(rx.match(n) for rx in regexes)])
+                listed += [b for b in boxes if b.name in child_info and b.name not in subs]
+                listed += [MailboxInfo(n, selectable=False) for n in child_info - known - subs]
+            shown = sorted(listed, key=lambda b: order(b.name))
         for box in shown:
             yield r.PAUSE  # hundreds of mailboxes times many patterns, or a STATUS each: others go in between
             if not any(rx.match(box.name) for rx in regexes):
                 continue
             if special_only and not box.special_use:
                 continue
-            # RFC 5258 4 / RFC 3348: \HasChildren or \HasNoChildren, always (CHILDREN is advertised)
-            attrs = (list_attributes(box, boxes, True, having_children) if box.name in known
-                     else ["\\NonExistent"])  # implies \Noselect
+            attrs: list[str] = []
             if box.name in subs and (box.selectable or box.name not in known):
                 attrs.append("\\Subscribed")
-            yield r.ListResponse(tuple(attrs), DELIMITER, utf7.encode(box.name), command)
+            if not box.selectable:  # a missing parent ("Agents" above "Agents/bob") or a subscribed name that is gone
+                attrs.append("\\NonExistent" if extended else "\\Noselect")
+            if show_children:  # RFC 3348 / RFC 5258 4 (a subscribed name that is gone too)
+                attrs.append("\\HasChildren" if box.name in having_children else "\\HasNoChildren")
+            if show_special:
+                attrs += box.special_use
+            # RFC 5258 3.5: a parent listed for its subscribed children says so
+            extra: tuple[r.Value, ...] = (r.Raw(b'CHILDINFO ("SUBSCRIBED")'),) if box.name in child_info else ()
+            yield r.ListResponse(tuple(attrs), DELIMITER, utf7.encode(box.name), command, extra)
             if status_items and box.selectable:
                 yield self._status_response(box.name, status_items)
         yield done
 
     def _cmd_list(self, cmd: c.List) -> Iterator[r.Response]:
-        return self._list(cmd.tag, cmd.reference, cmd.patterns, "LIST",
-                          special_only="SPECIAL-USE" in cmd.selection,
-                          only_subscribed="SUBSCRIBED" in cmd.selection,
-                          return_subscribed="SUBSCRIBED" in cmd.returns,
-                          status_items=cmd.status_items)
+        return self._list(cmd.tag, cmd.reference, cmd.patterns, "LIST", cmd)
 
     def _cmd_lsub(self, cmd: c.Lsub) -> Iterator[r.Response]:
         return self._list(cmd.tag, cmd.reference, (cmd.pattern,), "LSUB")
@@ -350,7 +375,9 @@ class Session:
     def _status_response(self, name: str, items: tuple[str, ...]) -> r.StatusDataResponse:
         st = self._state(name)
         values: list[tuple[str, int]] = []
-        for item in items:  # only what was asked: UNSEEN and SIZE walk every message
+        for item in STATUS_ORDER:  # only what was asked (UNSEEN and SIZE walk every message), in Dovecot's order
+            if item not in items:
+                continue
             if item == "MESSAGES":
                 values.append((item, len(st.messages)))
             elif item == "RECENT":

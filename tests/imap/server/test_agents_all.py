@@ -34,8 +34,7 @@ def test_human_lists_it_with_the_all_attribute(live: Live) -> None:
     assert listing.index(b"Agents/All") < listing.index(b"Agents/alice")  # "A" sorts before "a"
     special = conn.cmd("c", 'LIST (SPECIAL-USE) "" "*"')
     assert b"Agents/All" in special and b"Agents/alice" not in special
-    line = b'* LIST (\\HasNoChildren \\All) "/" Agents/All\r\n'
-    assert line in conn.cmd("d", 'LIST "" "Agents/%" RETURN (SPECIAL-USE)')
+    assert b'* LIST (\\All) "/" Agents/All\r\n' in conn.cmd("d", 'LIST "" "Agents/%" RETURN (SPECIAL-USE)')
     assert b"Agents/All" in conn.cmd("e", 'LSUB "" "*"')  # always subscribed, as the other Agents/ folders
     assert conn.cmd("f", "STATUS Agents/All (MESSAGES UIDNEXT)").startswith(
         b"* STATUS Agents/All (MESSAGES 0 UIDNEXT 1)\r\n")
