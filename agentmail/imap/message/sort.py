@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .sortkeys import Fields, display_key, mailbox_key, sent_or_arrival
+from .sortkeys import Fields, sent_or_arrival
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +34,8 @@ def _key(name: str) -> Callable[[SortItem], Any]:  # an int or a str
         return lambda item: item.size
     if name == "SUBJECT":
         return lambda item: item.fields.base_subject()[0]
-    if name == "FROM":
-        return lambda item: mailbox_key(item.fields.from_)
-    if name == "TO":
-        return lambda item: mailbox_key(item.fields.to)
-    if name == "CC":
-        return lambda item: mailbox_key(item.fields.cc)
-    if name == "DISPLAYFROM":
-        return lambda item: display_key(item.fields.from_)
-    if name == "DISPLAYTO":
-        return lambda item: display_key(item.fields.to)
+    if name in ("FROM", "TO", "CC", "DISPLAYFROM", "DISPLAYTO"):
+        return lambda item: item.fields.address_key(name)
     raise ValueError(f"unknown sort key {name}")
 
 

@@ -17,13 +17,18 @@ a session can keep them per UID (a message's bytes never change) and sort again 
 from __future__ import annotations
 
 import calendar
+import re
 
 from .address import parse_address_list
-from .mime import header_values
+from .mime import header_end
 from .rfc822 import Lexer
 from .subject import base_subject, casemap, decode, utf8_text
 
-WANTED = frozenset({b"subject", b"from", b"to", b"cc", b"date", b"message-id", b"references", b"in-reply-to"})
+WANTED = (b"subject", b"from", b"to", b"cc", b"date", b"message-id", b"references", b"in-reply-to")
+# one of those fields: its name, the first line's value after the colon and its blanks (None: a line of just
+# the name), then its continuation lines (as envelope.py reads the ENVELOPE fields)
+_FIELD = re.compile(rb"^(" + b"|".join(re.escape(n) for n in WANTED) + rb")"
+                    rb"(?:[ \t]*:[ \t]*([^\r\n]*)|(?=\r?\n|\Z))((?:\r?\n[ \t][^\r\n]*)*)", re.I | re.M)
 _MONTHS = (b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec")
 _STRIP = bytes.maketrans(b"", b"")
 _DIGITS = frozenset(b"0123456789")
@@ -34,7 +39,7 @@ class Fields:
     """The first Subject/From/To/Cc/Date of a message, its Message-ID and what it refers to (References, else
     In-Reply-To), and derived keys computed on first use."""
 
-    __slots__ = ("subject", "from_", "to", "cc", "date", "msgid", "refs", "_base", "_reply", "_sent")
+    __slots__ = ("subject", "from_", "to", "cc", "date", "msgid", "refs", "_base", "_reply", "_sent", "_keys")
 
     def __init__(self, subject: bytes | None, from_: bytes | None, to: bytes | None, cc: bytes | None,
                  date: bytes | None, msgid: str | None, refs: tuple[str, ...]) -> None:
@@ -48,19 +53,24 @@ class Fields:
         self._base: str | None = None
         self._reply = False
         self._sent: int | None = None
+        self._keys: dict[str, str] | None = None
 
     @classmethod
     def parse(cls, header: bytes, intern: dict[str, str] | None = None) -> Fields:
         """From a header block (the first blank line and what follows may be there or not). Message IDs go
         through ``intern`` when given, so a mailbox's references share their strings."""
         first: dict[bytes, bytes] = {}
-        for name, value in header_values(header, WANTED):
-            first.setdefault(name, value)
-        msgid = next_msgid(first.get(b"message-id", b""), 0)[0]
+        block = header[: header_end(header, 0, len(header))]
+        for m in _FIELD.finditer(block):  # header_values' reading, for these fields only
+            name = m.group(1).lower()
+            if name not in first:
+                value, more = m.group(2) or b"", m.group(3)
+                first[name] = value + more.replace(b"\r\n", b"\n") if more else value
+        ids = message_ids(first[b"message-id"]) if b"message-id" in first else []
+        msgid = ids[0] if ids else None
         refs = message_ids(first[b"references"]) if b"references" in first else []
         if not refs and b"in-reply-to" in first:  # Dovecot: In-Reply-To only without usable References
-            irt = next_msgid(first[b"in-reply-to"], 0)[0]
-            refs = [irt] if irt is not None else []
+            refs = message_ids(first[b"in-reply-to"])[:1]
         if intern is not None:
             msgid = None if msgid is None else intern.setdefault(msgid, msgid)
             refs = [intern.setdefault(r, r) for r in refs]
@@ -72,6 +82,18 @@ class Fields:
         if self._base is None:
             self._base, self._reply = base_subject(self.subject) if self.subject is not None else ("", False)
         return self._base, self._reply
+
+    def address_key(self, kind: str) -> str:
+        """The SORT key FROM, TO, CC (the first local part) or DISPLAYFROM, DISPLAYTO, worked out once."""
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = {}
+        found = keys.get(kind)
+        if found is None:
+            value = {"FROM": self.from_, "TO": self.to, "CC": self.cc, "DISPLAYFROM": self.from_,
+                     "DISPLAYTO": self.to}[kind]
+            found = keys[kind] = display_key(value) if kind.startswith("DISPLAY") else mailbox_key(value)
+        return found
 
     def sent(self) -> int:
         """The Date header in seconds (Dovecot's 32-bit value), 0 when there is none that reads."""
@@ -137,9 +159,21 @@ def _two_digits(word: bytes | None) -> int | None:
     return int(word)
 
 
+# the common form, which the general reading below gives the same value for: "[Day,] d Mon yyyy hh:mm[:ss] +zzzz"
+_PLAIN_DATE = re.compile(rb"[ \t]*(?:[A-Za-z]{3},[ \t]*)?([0-9]{1,2})[ \t]+([A-Za-z]{3})[ \t]+([0-9]{4})[ \t]+"
+                         rb"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?[ \t]+([+-])([0-9]{2})([0-9]{2})[ \t]*")
+
+
 def parse_date(value: bytes) -> int:
     """Seconds since the epoch of an RFC 5322 date (RFC 5322 3.3), modulo 2**32 as Dovecot's index keeps them;
     0 when it does not read."""
+    m = _PLAIN_DATE.fullmatch(value)
+    if m is not None and m.group(2).lower() in _MONTHS and int(m.group(3)) >= 1900:
+        day, _, year, hour, minute, second, sign, zh, zm = m.groups()
+        stamp = calendar.timegm((int(year), _MONTHS.index(m.group(2).lower()) + 1, 1, int(hour), int(minute),
+                                 min(int(second or 0), 59))) + (int(day) - 1) * 86400
+        zone = int(zh) * 60 + int(zm)
+        return (stamp - (zone if sign == b"+" else -zone) * 60) % _U32
     lex = Lexer(value)
     lex.skip_cfws()
     word = _token(lex)
@@ -251,8 +285,14 @@ def next_msgid(value: bytes, pos: int) -> tuple[str | None, int]:
         pos = start
 
 
+_BRACKETED = re.compile(rb"<([^>]*)>")
+
+
 def message_ids(value: bytes) -> list[str]:
     """Every valid message ID in a References (or In-Reply-To) value, in order."""
+    if b'"' not in value and b"(" not in value:  # no quoted local part, no comment: Dovecot's quick scan, at once
+        return [m.translate(_STRIP, b" \t\r\n").decode("utf-8", "surrogateescape")
+                for m in _BRACKETED.findall(value) if b"@" in m]
     out: list[str] = []
     pos = 0
     while True:

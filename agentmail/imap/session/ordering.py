@@ -2,16 +2,19 @@
 
 The search keys pick the messages (the same matching as SEARCH, a pause after each message tested); then
 each picked message's sort fields (message/sortkeys.py) come from its header alone (the backend's
-header-only read when it has one) and are kept on the selected mailbox by UID: a message's bytes never
-change, so a second SORT or THREAD of the same mailbox reads no file. Reading headers yields a pause after
+header-only read when it has one) and are kept by mailbox and UID for every session of the backend
+(``FieldCache``): a message's bytes never change, so a second SORT or THREAD of the same mailbox, from this
+client or the next, reads no file. Reading headers yields a pause after
 each file, and threading yields now and then, so a SORT of 10,000 messages never holds the worker for
 long (docs/imap.md, "Fair share of the worker").
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
+from weakref import WeakKeyDictionary
 
 from ..message.sort import SortItem, needs_fields, sort_items
 from ..message.sortkeys import Fields
@@ -39,11 +42,50 @@ class Mailbox(Protocol):
 
     name: str
     uids: list[int]
-    sort_fields: dict[int, Fields]
-    msgids: dict[str, str]
+    uidvalidity: int
 
     def matching(self, key: SearchKey, charset: str | None,
                  session: Session) -> Iterator[r.Pause | tuple[int, int, MessageInfo]]: ...
+
+
+class FieldCache:
+    """Sort fields by mailbox (account, name, UIDVALIDITY) and UID, for every session of one backend: a message's
+    bytes never change, so a client that connects again sorts without reading a file. Past ``limit`` messages in
+    all, the mailboxes used least recently are dropped (about 0.5 KiB a message: 50 MiB at the default)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self.boxes: OrderedDict[tuple[str, str, int], tuple[dict[int, Fields], dict[str, str]]] = OrderedDict()
+
+    def mailbox(self, account: str, name: str, uidvalidity: int) -> tuple[dict[int, Fields], dict[str, str]]:
+        """(fields by UID, the message IDs shared among them) of one mailbox."""
+        key = (account, name, uidvalidity)
+        found = self.boxes.get(key)
+        if found is None:
+            found = self.boxes[key] = ({}, {})
+        self.boxes.move_to_end(key)
+        return found
+
+    def trim(self, live: list[int], fields: dict[int, Fields]) -> dict[int, Fields]:
+        """Drop expunged messages' fields now and then, and other mailboxes past the limit."""
+        if len(fields) > 2 * len(live) + 1000:
+            keep = set(live)
+            for uid in [u for u in fields if u not in keep]:
+                del fields[uid]
+        while sum(len(f) for f, _ in self.boxes.values()) > self.limit and len(self.boxes) > 1:
+            self.boxes.popitem(last=False)
+        return fields
+
+
+_CACHES: WeakKeyDictionary[object, FieldCache] = WeakKeyDictionary()
+
+
+def field_cache(backend: object) -> FieldCache:
+    """The backend's FieldCache (made on first use; it goes with the backend)."""
+    cache = _CACHES.get(backend)
+    if cache is None:
+        cache = _CACHES[backend] = FieldCache()
+    return cache
 
 
 def _reader(session: Session, mailbox: str) -> Callable[[int], bytes]:
@@ -71,17 +113,17 @@ def run(mailbox: Mailbox, cmd: c.Sort | c.Thread, session: Session) -> Iterator[
             picked.append(got)
     kept: list[tuple[tuple[int, int, MessageInfo], Fields]] = []
     if isinstance(cmd, c.Thread) or needs_fields(cmd.criteria):
-        cache = mailbox.sort_fields
-        if len(cache) > 2 * len(mailbox.uids) + 1000:  # expunged messages' fields: drop them now and then
-            live = set(mailbox.uids)
-            mailbox.sort_fields = cache = {uid: f for uid, f in cache.items() if uid in live}
+        assert session.account is not None
+        shared = field_cache(session.backend)
+        cache, msgids = shared.mailbox(session.account, mailbox.name, mailbox.uidvalidity)
+        shared.trim(mailbox.uids, cache)
         read = None
         for hit in picked:
             found = cache.get(hit[1])
             if found is None:
                 read = read or _reader(session, mailbox.name)
                 try:
-                    found = cache[hit[1]] = Fields.parse(read(hit[1]), mailbox.msgids)
+                    found = cache[hit[1]] = Fields.parse(read(hit[1]), msgids)
                 except ImapNo as err:
                     if err.code is not None and err.code.name == EXPUNGED:
                         continue  # gone meanwhile: left out, as SEARCH leaves it out

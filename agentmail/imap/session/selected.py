@@ -17,7 +17,6 @@ from ..message.fetch import apply_partial, message_item
 from ..message.fetchplan import ENVELOPE, FLAGS, INTERNALDATE, SIZE, UID, WHOLE, FetchPlan
 from ..message.mime import parse_message
 from ..message.search import SearchMessage, compile_key
-from ..message.sortkeys import Fields
 from ..protocol import commands as c
 from ..protocol import response as r
 from ..protocol.errors import ImapBad, ImapError, ImapNo
@@ -79,9 +78,6 @@ class SelectedMailbox:
             self.flags.append(flags)
             flagsets.add(flags)
         self.keywords: set[str] = {f for fs in flagsets for f in fs if not f.startswith("\\")}
-        # SORT / THREAD fields by UID (a message's bytes never change), message IDs shared (ordering.py)
-        self.sort_fields: dict[int, Fields] = {}
-        self.msgids: dict[str, str] = {}
         self.state = state
         # the state last diffed, and whether expunges were applied: a backend that returns the very
         # same object while nothing changed (the Maildir cache) makes an idle poll O(1)
