@@ -1,7 +1,8 @@
 """The plugin's hooks in a real interactive Claude Code session (npm `@anthropic-ai/claude-code` 2.1.197, in tmux,
 `--plugin-dir` this checkout) against the model stand-in on loopback: what reaches the model, read from the
-stand-in's request log. One session (bob) serves the module; waking is off for it (AGENTMAIL_WAKE=off), so mail
-waits for the hooks in the turn, which is what this module is about (tests/harness/test_claude_wake.py wakes).
+stand-in's request log. One session (bob) serves the module; waking is off in its store (config.json "wake": "off"),
+so mail waits for the hooks in the turn, which is what this module is about (tests/harness/test_claude_wake.py
+wakes).
 
 Claude Code 2.1.197 gives hook context to the model as `role: "system"` messages ("SessionStart hook additional
 context: ...", "UserPromptSubmit hook additional context: ...").
@@ -9,6 +10,7 @@ context: ...", "UserPromptSubmit hook additional context: ...").
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,18 +22,18 @@ from tests.support.claude.session import ClaudeSession
 from tests.support.claude.standin import all_texts, hook_context, is_prompt, turn_texts
 from tests.support.store import Store, make_store
 
-WAKE_OFF = {"AGENTMAIL_WAKE": "off"}
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     need_claude()
-    return make_store(tmp_path_factory.mktemp("store"))
+    store = make_store(tmp_path_factory.mktemp("store"))
+    (store.home / "config.json").write_text(json.dumps({"wake": "off"}))
+    return store
 
 
 @pytest.fixture(scope="module")
 def bob(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClaudeSession]:
-    with ClaudeSession(tmp_path_factory.mktemp("bob"), store.home, name="bob", env=WAKE_OFF) as session:
+    with ClaudeSession(tmp_path_factory.mktemp("bob"), store.home, name="bob") as session:
         session.prompt("hello there")
         yield session
 
@@ -50,7 +52,7 @@ def test_session_start_tells_the_model_its_address(bob: ClaudeSession) -> None:
 
 
 def test_unnamed_session_gets_three_words_and_is_told(store: Store, tmp_path: Path) -> None:
-    with ClaudeSession(tmp_path, store.home, env=WAKE_OFF) as anon:
+    with ClaudeSession(tmp_path, store.home) as anon:
         first = anon.prompt("hello there")
         (intro,) = hook_context(all_texts(first), "SessionStart")
         name = anon.account()
