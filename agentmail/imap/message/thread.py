@@ -116,8 +116,9 @@ class _Forest:
 class _Threads:
     def __init__(self, forest: _Forest) -> None:
         self.forest = forest
-        self.kids: list[list[int]] = [[] for _ in forest.message]
+        self.kids: dict[int, list[int]] = {}  # replies of a node (most nodes have none)
         self.roots: list[_Root] = []
+        self.fresh = NONE  # new dummies get -2, -3, ...
 
     def date(self, node: int) -> int:
         item = self.forest.items[self.forest.message[node]]
@@ -127,7 +128,7 @@ class _Threads:
         return self.forest.items[self.forest.message[node]].number
 
     def sorted_kids(self, node: int) -> list[int]:
-        kids = self.kids[node]
+        kids = self.kids.get(node, [])
         if len(kids) > 1:
             kids.sort(key=lambda k: (self.date(k), self.number(k)))
         return kids
@@ -145,7 +146,7 @@ class _Threads:
                 continue
             while message[up] == NONE and parent[up] != NONE:
                 up = parent[up]
-            self.kids[up].append(node)
+            self.kids.setdefault(up, []).append(node)
 
     def sort_roots(self) -> None:
         """Step 4: a dummy top with one reply gives way to it; threads by date, then UID."""
@@ -200,25 +201,28 @@ class _Threads:
             while top.merged_into is not None:
                 top = self.roots[top.merged_into]
             if cur.dummy:  # both dummies: the replies of both become siblings
-                self.kids[top.node].extend(self.kids[cur.node])
-                self.kids[cur.node] = []
+                self.kids.setdefault(top.node, []).extend(self.kids.pop(cur.node, []))
                 cur.ignore = True
             elif top.dummy or (cur.reply and not top.reply):
-                self.kids[top.node].append(cur.node)
+                self.kids.setdefault(top.node, []).append(cur.node)
                 cur.ignore = True
             else:  # two originals: under a new dummy, which takes the subject's place
-                self.kids.append([top.node, cur.node])
-                dummy = _Root(len(self.kids) - 1, True)
+                self.fresh -= 1  # a node number no message or ID has
+                self.kids[self.fresh] = [top.node, cur.node]
+                dummy = _Root(self.fresh, True)
                 top.merged_into = len(self.roots)
                 top.ignore = cur.ignore = True
                 self.roots.append(dummy)
             changed = True
         return changed
 
-    def tree(self) -> list[ThreadNode]:
+    def tree(self) -> Iterator[list[ThreadNode] | None]:
+        """The threads, built without recursion; None now and then on the way (see ``references``)."""
         out: list[ThreadNode] = []
         stack: list[tuple[ThreadNode, int]] = []
-        for root in self.roots:
+        for count, root in enumerate(self.roots):
+            if count % STEP == STEP - 1:
+                yield None
             if root.ignore:
                 continue
             top = ThreadNode(0 if root.dummy else self.number(root.node))
@@ -230,7 +234,7 @@ class _Threads:
                     child = ThreadNode(self.number(kid))
                     node.children.append(child)
                     stack.append((child, kid))
-        return out
+        yield out
 
 
 def references(items: Sequence[ThreadItem]) -> Iterator[list[ThreadNode] | None]:
@@ -249,7 +253,7 @@ def references(items: Sequence[ThreadItem]) -> Iterator[list[ThreadNode] | None]
     if threads.merge_subjects():
         threads.sort_roots()
     yield None
-    yield threads.tree()
+    yield from threads.tree()
 
 
 def ordered_subject(items: Sequence[ThreadItem]) -> list[ThreadNode]:

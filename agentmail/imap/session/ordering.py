@@ -12,7 +12,7 @@ long (docs/imap.md, "Fair share of the worker").
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 from weakref import WeakKeyDictionary
 
@@ -45,7 +45,9 @@ class Mailbox(Protocol):
     uidvalidity: int
 
     def matching(self, key: SearchKey, charset: str | None,
-                 session: Session) -> Iterator[r.Pause | tuple[int, int, MessageInfo]]: ...
+                 session: Session) -> Iterator[r.Pause | tuple[int, int]]: ...
+
+    def infos(self, session: Session) -> Mapping[int, MessageInfo]: ...
 
 
 class FieldCache:
@@ -104,47 +106,51 @@ def _seconds(info: MessageInfo) -> int:
 
 
 def run(mailbox: Mailbox, cmd: c.Sort | c.Thread, session: Session) -> Iterator[r.Response]:
-    assert cmd.key is not None
-    picked: list[tuple[int, int, MessageInfo]] = []
+    assert cmd.key is not None and session.account is not None
+    picked: list[tuple[int, int]] = []
     for got in mailbox.matching(cmd.key, cmd.charset, session):
         if isinstance(got, r.Pause):
             yield got
         else:
             picked.append(got)
-    kept: list[tuple[tuple[int, int, MessageInfo], Fields]] = []
+    kept: list[tuple[int, int, Fields]] = []  # (seq, uid, fields)
     if isinstance(cmd, c.Thread) or needs_fields(cmd.criteria):
-        assert session.account is not None
         shared = field_cache(session.backend)
         cache, msgids = shared.mailbox(session.account, mailbox.name, mailbox.uidvalidity)
         shared.trim(mailbox.uids, cache)
         read = None
-        for hit in picked:
-            found = cache.get(hit[1])
+        for seq, uid in picked:
+            found = cache.get(uid)
             if found is None:
                 read = read or _reader(session, mailbox.name)
                 try:
-                    found = cache[hit[1]] = Fields.parse(read(hit[1]), msgids)
+                    found = cache[uid] = Fields.parse(read(uid), msgids)
                 except ImapNo as err:
                     if err.code is not None and err.code.name == EXPUNGED:
                         continue  # gone meanwhile: left out, as SEARCH leaves it out
                     found = NO_FIELDS  # too large to serve, not a file any more: sorted as if empty
                 yield r.PAUSE
-            kept.append((hit, found))
+            kept.append((seq, uid, found))
     else:
-        kept = [(hit, NO_FIELDS) for hit in picked]
+        kept = [(seq, uid, NO_FIELDS) for seq, uid in picked]
+    infos = mailbox.infos(session)  # built per message only where a size or an INTERNALDATE is needed
     done = f"{'UID ' if cmd.uid else ''}{cmd.name} completed"
     if isinstance(cmd, c.Sort):
         names = {name for name, _ in cmd.criteria}
-        arrival, dated = "ARRIVAL" in names, "DATE" in names  # INTERNALDATE is a stat: only where it is used
-        sort_list = [SortItem(hit[1] if cmd.uid else hit[0], f,
-                              _seconds(hit[2]) if arrival or (dated and not f.sent()) else 0, hit[2].size)
-                     for hit, f in kept]
+        arrival, dated, sized = "ARRIVAL" in names, "DATE" in names, "SIZE" in names
+        sort_list = []
+        for seq, uid, f in kept:
+            info = infos.get(uid) if arrival or sized or (dated and not f.sent()) else None
+            sort_list.append(SortItem(uid if cmd.uid else seq, f, _seconds(info) if info and (arrival or dated) else 0,
+                                      info.size if info and sized else 0))
         yield r.SearchResponse(sort_items(sort_list, cmd.criteria), "SORT")
         yield r.ok(cmd.tag, done)
         return
     # INTERNALDATE only where the Date header does not give the sent date (RFC 5256 2.2): fewer stats
-    thread_list = [ThreadItem(hit[1] if cmd.uid else hit[0], f, 0 if f.sent() else _seconds(hit[2]))
-                   for hit, f in kept]
+    thread_list = []
+    for seq, uid, f in kept:
+        info = None if f.sent() else infos.get(uid)
+        thread_list.append(ThreadItem(uid if cmd.uid else seq, f, _seconds(info) if info else 0))
     threads: list[r.ThreadNode] = []
     if cmd.algorithm == "ORDEREDSUBJECT":
         threads = ordered_subject(thread_list)

@@ -313,23 +313,29 @@ class SelectedMailbox:
             yield r.FetchResponse(seq, items)
         yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}STORE completed")
 
+    def infos(self, session: Session) -> Mapping[int, MessageInfo]:
+        """The mailbox's messages by UID, as they are now."""
+        return self._info(session)
+
     def matching(self, key: SearchKey, charset: str | None,
-                 session: Session) -> Iterator[r.Pause | tuple[int, int, MessageInfo]]:
-        """(seq, uid, info) of each message the key matches, in mailbox order, with a PAUSE after each
-        message tested (SEARCH, SORT and THREAD read and decode messages one at a time: nothing per message
-        is kept, and others get the worker in between)."""
+                 session: Session) -> Iterator[r.Pause | tuple[int, int]]:
+        """(seq, uid) of each message the key matches, in mailbox order, with a PAUSE after each message
+        tested (SEARCH, SORT and THREAD read and decode messages one at a time: nothing per message is kept,
+        and others get the worker in between). Messages expunged meanwhile match nothing."""
         if charset is not None and charset.upper() not in ("UTF-8", "US-ASCII"):
             raise ImapNo(f"Unsupported charset {charset}", "BADCHARSET", "(US-ASCII UTF-8)")
+        if isinstance(key, SAll):  # SORT/THREAD ... ALL: nothing to test, no message looked at
+            state = session.backend.state(_account(session), self.name)
+            self.state = state
+            present = {uid for uid, _ in uid_flags(state.messages)}
+            yield from ((seq, uid) for seq, uid in enumerate(self.uids, 1) if uid in present)
+            return
         account = _account(session)
         infos = self._info(session)
-        every = isinstance(key, SAll)  # SORT/THREAD ... ALL: nothing to test
         test = compile_key(key, len(self.uids), self.uids[-1] if self.uids else 0)
         for seq, uid in enumerate(list(self.uids), 1):
             info = infos.get(uid)
             if info is None:
-                continue
-            if every:
-                yield seq, uid, info
                 continue
 
             def loader(uid: int = uid) -> bytes:
@@ -342,7 +348,7 @@ class SelectedMailbox:
 
             try:
                 if test(SearchMessage(seq, uid, fs, date, info.size, loader)):
-                    yield seq, uid, info
+                    yield seq, uid
             except ImapNo as err:
                 if err.code is None or err.code.name != EXPUNGED:
                     raise  # expunged by another client meanwhile: it matches nothing, as in Dovecot
