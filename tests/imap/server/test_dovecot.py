@@ -82,17 +82,25 @@ TIMING = {"test_small_connection_timeout_fail", "test_small_read_timeout_fail"}
 # longer a sequence in imapclient 4, no CONDSTORE/QRESYNC here for the MODSEQ tests): a sanity check of the run, the
 # comparison itself takes whatever Dovecot fails in the same run.
 DOVECOT_FAILS = {"test_move", "test_fetch", "test_fetch_modifiers", "test_search_with_modseq"}
+CONDSTORE_SKIPS = {"test_fetch_modifiers", "test_search_with_modseq"}
 BLOCK = re.compile(r"^(?:FAIL|ERROR): (\w+) .*?\n-{20,}\n(.*?)(?=^={20,}$|^-{20,}\nRan )", re.M | re.S)
 
 
-def livetest(port: int, user: str, password: str, tmp: Path) -> Counter[tuple[str, str]]:
+SKIPPED = re.compile(r"^(test_\w+) \(.*\) \.\.\. skipped", re.M)
+
+
+def livetest(port: int, user: str, password: str, tmp: Path,
+             skips: set[str] | None = None) -> Counter[tuple[str, str]]:
     """Each failure of `python -m imapclient.livetest` against the server: (test name, traceback and message);
-    timing tests left out. Two failures are the same only if they fail at the same line for the same reason."""
+    timing tests left out. Two failures are the same only if they fail at the same line for the same reason.
+    The names of the tests it skipped go into ``skips``."""
     ini = tmp / "livetest.ini"
     ini.write_text(f"[DEFAULT]\nhost = 127.0.0.1\nport = {port}\nssl = false\nusername = {user}\n"
                    f"password = {password}\n")
-    proc = subprocess.run([sys.executable, "-m", "imapclient.livetest", str(ini)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run([sys.executable, "-m", "imapclient.livetest", str(ini), "-v"], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if skips is not None:
+        skips.update(SKIPPED.findall(proc.stderr))
     assert "Ran " in proc.stderr, proc.stderr[-2000:]
     blocks = BLOCK.findall(proc.stderr)
     headers = re.findall(r"^(?:FAIL|ERROR): (\w+)", proc.stderr, re.M)
@@ -123,8 +131,10 @@ def test_imapclient_livetest_fails_only_what_dovecot_fails(live: Live, tmp_path:
     dove = Dovecot(other.home).start()
     try:
         for _ in range(3):
-            ours = livetest(live.port, "alice", live.store.passwords["alice"], tmp_path)
-            theirs = livetest(dove.port, "alice", other.passwords["alice"], tmp_path)
+            our_skips: set[str] = set()
+            their_skips: set[str] = set()
+            ours = livetest(live.port, "alice", live.store.passwords["alice"], tmp_path, our_skips)
+            theirs = livetest(dove.port, "alice", other.passwords["alice"], tmp_path, their_skips)
             if not ours - theirs and {name for name, _ in theirs} == DOVECOT_FAILS:
                 break
         log = dove.log_text()
@@ -133,3 +143,7 @@ def test_imapclient_livetest_fails_only_what_dovecot_fails(live: Live, tmp_path:
         shutil.rmtree(top, ignore_errors=True)
     assert {name for name, _ in theirs} == DOVECOT_FAILS, differences(Counter(), theirs) + "\n" + log[-3000:]
     assert not ours - theirs, differences(ours - theirs, Counter())
+    # nothing Dovecot passes is skipped here: SORT and THREAD run now; the CONDSTORE tests (which Dovecot fails)
+    # stay skipped until CONDSTORE is done
+    assert our_skips - their_skips <= {name for name, _ in theirs}, sorted(our_skips - their_skips)
+    assert our_skips - their_skips <= CONDSTORE_SKIPS, sorted(our_skips - their_skips)
