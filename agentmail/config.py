@@ -22,11 +22,19 @@ SETTINGS: dict[str, tuple[type, object]] = {
     "max_body": (int, 1400),
     "max_attachments": (int, 1024 * 1024),  # total bytes of all attachments of one postcard
     "max_message": (int, 10 * 1024 * 1024),  # SMTP SIZE, sendmail and IMAP APPEND cap
+    # Waking an idle agent (docs/claude-code.md, "Waking an idle agent"): on or off for every session of the store,
+    # wakes per hour one thread and one sender may cause an agent, and the waiter's lifetime in seconds.
+    "wake": (str, "on"),
+    "wake_budget_thread": (int, 6),
+    "wake_budget_pair": (int, 12),
+    "wake_lifetime": (int, 86100),
 }
+CHOICES = {"wake": ("on", "off")}
 
 
 class Config:
-    __slots__ = ("home", "domain", "max_title", "max_body", "max_attachments", "max_message")
+    __slots__ = ("home", "domain", "max_title", "max_body", "max_attachments", "max_message", "wake",
+                 "wake_budget_thread", "wake_budget_pair", "wake_lifetime")
 
     def __init__(self, home: str, domain: str = DEFAULT_DOMAIN, max_title: int = 140, max_body: int = 1400,
                  max_attachments: int = 1024 * 1024, max_message: int = 10 * 1024 * 1024) -> None:
@@ -36,6 +44,10 @@ class Config:
         self.max_body = max_body
         self.max_attachments = max_attachments
         self.max_message = max_message
+        self.wake = "on"
+        self.wake_budget_thread = 6
+        self.wake_budget_pair = 12
+        self.wake_lifetime = 86100
 
     def __repr__(self) -> str:
         return f"Config(home={self.home!r}, domain={self.domain!r})"
@@ -85,7 +97,11 @@ def load(home: str | None = None) -> Config:
                 raise ConfigError(f"{conf_file}: {key} must be a {want.__name__}")
             if isinstance(value, int) and value <= 0:
                 raise ConfigError(f"{conf_file}: {key} must be positive")
-            setattr(cfg, key, value.strip().lower() if isinstance(value, str) else value)
+            if isinstance(value, str):
+                value = value.strip().lower()
+                if key in CHOICES and value not in CHOICES[key]:
+                    raise ConfigError(f"{conf_file}: {key} must be one of {', '.join(CHOICES[key])}")
+            setattr(cfg, key, value)
     env_domain = os.environ.get("AGENTMAIL_DOMAIN")
     if env_domain:
         cfg.domain = env_domain.strip().lower()

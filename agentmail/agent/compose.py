@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..delivery.deliver import Delivery, deliver, resolve_recipients
-from ..errors import UsageError
+from ..delivery.deliver import Delivery, deliver, resolve_recipients, warn
+from ..errors import AgentmailError, UsageError
 from ..format.postcard import Attachment, Draft, Limits, build, reply_title
 from ..store import registry
 
@@ -22,8 +22,11 @@ def is_all(text: str) -> bool:
 
 def send(cfg: Config, sender: str, to: Sequence[str], title: str, body: str, *, cc: Sequence[str] = (),
          urgent: bool = False, receipt: bool = True, attachments: Sequence[Attachment] = (),
-         in_reply_to: str | None = None, references: Sequence[str] = (), date: float | None = None) -> Delivery:
-    """Build a postcard from `sender` and deliver it. Recipients are checked before anything is built."""
+         in_reply_to: str | None = None, references: Sequence[str] = (), date: float | None = None,
+         wake: bool = True, done: bool = False) -> Delivery:
+    """Build a postcard from `sender` and deliver it. Recipients are checked before anything is built.
+
+    `wake=False` marks it as never waking an idle recipient; `done=True` closes its thread (agent/wake.py)."""
     if not to:
         raise UsageError("no recipient given: TO names at least one account (or `all`)")
     broadcast = any(is_all(t) for t in [*to, *cc])
@@ -42,10 +45,19 @@ def send(cfg: Config, sender: str, to: Sequence[str], title: str, body: str, *, 
         sender=cfg.address(sender), to=header_addresses(to, to_names), title=title, body=body,
         cc=header_addresses(cc, cc_names) if cc else [], date=date, urgent=urgent,
         receipt=receipt and not broadcast,  # DESIGN.md: broadcasts do not ask for receipts
-        in_reply_to=in_reply_to, references=list(references), attachments=list(attachments),
+        in_reply_to=in_reply_to, references=list(references), attachments=list(attachments), wake=wake, done=done,
     )
     built = build(draft, Limits.from_config(cfg), cfg.domain)
-    return deliver(cfg, built.data, list(dict.fromkeys(to_names + cc_names)), sender=sender, now=date)
+    result = deliver(cfg, built.data, list(dict.fromkeys(to_names + cc_names)), sender=sender, now=date)
+    if done:
+        from .wake import close_thread
+
+        root = (list(references) or [in_reply_to or built.message_id])[0]
+        try:
+            close_thread(cfg, [sender, *result.delivered], built.message_id, root)
+        except AgentmailError as exc:  # the postcard is delivered: a failed note must not make anyone send it again
+            warn(result.warnings, f"the thread is not marked closed: {exc}")
+    return result
 
 
 def broadcast(cfg: Config, sender: str, title: str, body: str, urgent: bool = False) -> Delivery:
@@ -53,7 +65,7 @@ def broadcast(cfg: Config, sender: str, title: str, body: str, urgent: bool = Fa
 
 
 def reply(cfg: Config, sender: str, original: Item, body: str, *, urgent: bool = False,
-          receipt: bool = True, date: float | None = None) -> Delivery:
+          receipt: bool = True, date: float | None = None, wake: bool = True, done: bool = False) -> Delivery:
     """Reply to `original`: to its author (or, for one's own sent postcard, to its recipients), threaded."""
     from ..format.card import msgids, parse
 
@@ -68,4 +80,4 @@ def reply(cfg: Config, sender: str, original: Item, body: str, *, urgent: bool =
     if mid:
         refs.append(mid)
     return send(cfg, sender, to, reply_title(card.title or "(no title)", cfg.max_title), body, urgent=urgent,
-                receipt=receipt, in_reply_to=mid, references=refs[-20:], date=date)
+                receipt=receipt, in_reply_to=mid, references=refs[-20:], date=date, wake=wake, done=done)

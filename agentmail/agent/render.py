@@ -107,10 +107,11 @@ FEW = 5  # names listed in full; past that a count (199 names cost the sending a
 
 
 def names_all(texts: list[str]) -> bool:
-    """Does a recipient list name the broadcast list `all` (as a name or all@domain)?"""
-    from .compose import is_all
+    """Does a recipient list name the broadcast list `all` (as a name or all@domain)? (As compose.is_all, which
+    imports this module's neighbours: render stays below compose and wake.)"""
+    from ..store.registry import BROADCAST
 
-    return any(is_all(t) for t in texts)
+    return any(t.split("@")[0].strip().lower() == BROADCAST for t in texts)
 
 
 def sent_line(key: str, names: list[str], to_all: bool = False) -> str:

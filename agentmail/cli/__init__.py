@@ -17,7 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-FAST_SEND_FLAGS = {"--urgent": "urgent", "--no-receipt": "no_receipt"}
+FAST_SEND_FLAGS = {"--urgent": "urgent", "--no-receipt": "no_receipt", "--no-wake": "no_wake", "--done": "done"}
 
 
 def fail(err: AgentmailError) -> int:
@@ -91,7 +91,7 @@ def _fast_send(opts: dict[str, str], args: list[str]) -> int | None:
     to = [t for t in positional[0].split(",") if t.strip()]
     body = read_body(positional[2] if len(positional) == 3 else None)
     result = send(cfg, me, to, positional[1], body, cc=cc, urgent="urgent" in flags,
-                  receipt="no_receipt" not in flags)
+                  receipt="no_receipt" not in flags, wake="no_wake" not in flags, done="done" in flags)
     from ..agent.render import names_all, sent_line
 
     sys.stdout.write(sent_line(result.key, list(result.delivered), names_all(to + cc)) + "\n")

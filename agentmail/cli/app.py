@@ -159,16 +159,19 @@ def _split(values: tuple[str, ...] | list[str]) -> list[str]:
 @click.option("--attach", "attach", multiple=True, type=click.Path(), help="Attach a file (repeatable).")
 @click.option("--no-receipt", is_flag=True, help="Do not ask for a read receipt.")
 @click.option("--cc", multiple=True, metavar="ADDR", help="Copy to (repeatable, or comma-separated).")
+@click.option("--no-wake", is_flag=True, help="Do not wake an idle recipient (it is told on its next prompt).")
+@click.option("--done", is_flag=True, help="Close the thread: replies in it will not wake anyone.")
 @pass_ctx
 def send(c: Ctx, to: str, title: str, body: str | None, urgent: bool, attach: tuple[str, ...],
-         no_receipt: bool, cc: tuple[str, ...]) -> None:
+         no_receipt: bool, cc: tuple[str, ...], no_wake: bool, done: bool) -> None:
     """Send a postcard: TO (names, comma-separated), TITLE, BODY (or - for stdin)."""
     from ..agent.compose import send as do_send
     from . import read_body
 
     to_names, cc_names = _split([to]), _split(cc)
     result = do_send(c.cfg, c.me(), to_names, title, read_body(body), cc=cc_names, urgent=urgent,
-                     receipt=not no_receipt, attachments=_attachments(attach, c.cfg.max_attachments))
+                     receipt=not no_receipt, attachments=_attachments(attach, c.cfg.max_attachments),
+                     wake=not no_wake, done=done)
     out(render.sent_line(result.key, list(result.delivered), render.names_all(to_names + cc_names)))
 
 
@@ -176,15 +179,18 @@ def send(c: Ctx, to: str, title: str, body: str | None, urgent: bool, attach: tu
 @click.argument("msg_id", metavar="ID")
 @click.argument("body", required=False)
 @click.option("--urgent", is_flag=True, help="Mark the reply urgent.")
+@click.option("--no-wake", is_flag=True, help="Do not wake an idle recipient.")
+@click.option("--done", is_flag=True, help="Close the thread: replies in it will not wake anyone.")
 @pass_ctx
-def reply(c: Ctx, msg_id: str, body: str | None, urgent: bool) -> None:
+def reply(c: Ctx, msg_id: str, body: str | None, urgent: bool, no_wake: bool, done: bool) -> None:
     """Reply to postcard ID (threaded: In-Reply-To, References, Re: title)."""
     from ..agent.compose import reply as do_reply
     from ..agent.mailbox import find
     from . import read_body
 
     me = c.me()
-    result = do_reply(c.cfg, me, find(c.cfg, me, msg_id), read_body(body), urgent=urgent)
+    result = do_reply(c.cfg, me, find(c.cfg, me, msg_id), read_body(body), urgent=urgent, wake=not no_wake,
+                      done=done)
     out(render.sent_line(result.key, list(result.delivered)))
 
 

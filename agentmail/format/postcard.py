@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 MIB = 1024 * 1024
+# DESIGN.md, "Waking an idle agent": headers any mail client can set too (docs/postcard-profile.md).
+WAKE_HEADER = "X-Agentmail-Wake"  # "no": this postcard never wakes an idle agent
+THREAD_HEADER = "X-Agentmail-Thread"  # "done": the sender closes the thread; later replies in it do not wake
 
 
 class Attachment(Record):
@@ -69,7 +72,7 @@ class Draft(Record):
 
     __slots__ = (
         "sender", "to", "cc", "title", "body", "date", "urgent", "receipt",
-        "in_reply_to", "references", "attachments",
+        "in_reply_to", "references", "attachments", "wake", "done",
     )  # fmt: skip
 
     def __init__(
@@ -85,6 +88,8 @@ class Draft(Record):
         in_reply_to: str | None = None,
         references: list[str] | None = None,
         attachments: list[Attachment] | None = None,
+        wake: bool = True,
+        done: bool = False,
     ) -> None:
         self.sender = sender
         self.to = [to] if isinstance(to, str) else list(to)
@@ -97,6 +102,8 @@ class Draft(Record):
         self.in_reply_to = in_reply_to
         self.references = list(references or [])
         self.attachments = list(attachments or [])
+        self.wake = wake
+        self.done = done
 
 
 class Limits(Record):
@@ -237,6 +244,8 @@ def build(draft: Draft, limits: Limits | None, domain: str) -> Built:
     ]  # fmt: skip
     for att in atts:
         fields += [att.filename, att.content_type, sha256(att.data).hexdigest()]
+    # Only when set, so every postcard built before these flags existed keeps its key.
+    fields += [f for f, on in (("no-wake", not draft.wake), ("thread-done", draft.done)) if on]
     key = content_key("postcard-v1", fields)
     message_id = f"<{key}@{domain}>"
 
@@ -255,6 +264,10 @@ def build(draft: Draft, limits: Limits | None, domain: str) -> Built:
         head += ["Importance: high", "X-Priority: 1"]  # RFC 2156 / de-facto, shown by mail clients
     if draft.receipt:
         head.append(f"Disposition-Notification-To: {draft.sender}")  # RFC 8098 2.1
+    if not draft.wake:
+        head.append(f"{WAKE_HEADER}: no")
+    if draft.done:
+        head.append(f"{THREAD_HEADER}: done")
     head.append("MIME-Version: 1.0")
 
     cte, text = encode_body(body)

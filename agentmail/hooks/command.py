@@ -7,15 +7,18 @@ path (cli/__init__.py) calls `main` without click, on every prompt and tool call
 
 import sys
 
-from .idle import idle
+from .idle import fast_session_id, idle, store_home, touch
 
-EVENTS = ("session-start", "prompt", "post-tool", "stop", "session-end")
+EVENTS = ("session-start", "prompt", "post-tool", "stop", "session-end", "wait")
 # Events whose "nothing unannounced" answer is silence, so the fast path may answer them.
 QUIET_WHEN_IDLE = frozenset({"prompt", "post-tool", "stop"})
-USAGE = """Usage: agentmail hook session-start|prompt|post-tool|stop|session-end
+USAGE = """Usage: agentmail hook session-start|prompt|post-tool|stop|session-end|wait
 
   Claude Code's hook protocol: the hook JSON on stdin, JSON or nothing on stdout, always exit 0
   (errors are one line on stderr). The plugin's hooks/hooks.json runs it; see docs/hooks.md.
+
+  wait is the Stop hook that runs with "asyncRewake": it waits for mail that should wake the idle
+  session and exits 2 with the announcement on stderr (0 when it stands down); see docs/claude-code.md.
 """
 
 
@@ -38,13 +41,18 @@ def main(args: list[str], home: str | None = None, as_name: str | None = None) -
         sys.stderr.write(f"agentmail hook: expected one of {', '.join(EVENTS)}, got {' '.join(args) or 'nothing'}\n")
         return 64  # EX_USAGE: a misconfigured hook, shown to the user; Claude Code only blocks on status 2
     event = args[0]
+    if event == "wait":
+        return wait(home, as_name)
     try:
         data = read_stdin()
+        sid = fast_session_id(data)
+        if sid is not None:
+            touch(event, sid, store_home(home))  # the session's waiter learns that a turn started (idle.touch)
         if event in QUIET_WHEN_IDLE and as_name is None and idle(event, data, home):
             return 0
         from .events import run
 
-        return run(event, data, home, as_name)
+        return run(event, data, home, as_name, marked=sid is not None)
     except Exception as exc:  # noqa: BLE001 - the contract: never fail the user's turn, whatever happened
         message = " ".join(str(exc).split()) or type(exc).__name__
         try:
@@ -52,3 +60,22 @@ def main(args: list[str], home: str | None = None, as_name: str | None = None) -
         except Exception:  # noqa: BLE001 - stderr closed: nothing more can be done
             pass
         return 0
+
+
+def wait(home: str | None, as_name: str | None) -> int:
+    """`agentmail hook wait`: 2 is a wake (the text is on stderr), anything else is silence for Claude Code; an error
+    is one line on stderr with its sysexits code, never 2."""
+    try:
+        from .wait import run
+
+        code = run(read_stdin(), home, as_name)
+        return code if code in (0, 2) or code >= 64 else 0
+    except Exception as exc:  # noqa: BLE001 - never a traceback, never a wake by accident
+        from ..errors import AgentmailError
+
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        try:
+            sys.stderr.write(f"agentmail hook wait: {message}\n")
+        except Exception:  # noqa: BLE001 - stderr closed
+            pass
+        return exc.exit_code if isinstance(exc, AgentmailError) else 70

@@ -166,30 +166,45 @@ def take_new(cfg: Config, name: str, urgent_only: bool = False) -> list[Item]:
     return [i for i in items if i.subdir == "cur"]
 
 
+def wake_notes(cfg: Config, name: str, items: list[Item]) -> dict[str, str]:
+    """Why the waiter let any of these wait (a wake budget), by base name; also records --done closures."""
+    if not items:
+        return {}
+    from ..agent.wake import seen
+
+    return seen(cfg, name, items)
+
+
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
 
 
-def postcard_lines(cfg: Config, items: list[Item]) -> list[str]:
-    """One line per postcard, `<id> <sender>: <title>[ [URGENT]]`, at most MAX_LINES, then "and N more"."""
+def postcard_lines(cfg: Config, items: list[Item], notes: dict[str, str] | None = None) -> list[str]:
+    """One line per postcard, `<id> <sender>: <title>[ [URGENT]][ (not woken: why)]`, at most MAX_LINES, then
+    "and N more". Sender and title are neutralised (format/safetext.py: one line, no markup, no hidden text)."""
     from ..agent.render import prefixes, short_name
+    from ..format.safetext import neutral
 
     ids = prefixes(items)
     out = []
     for item in items[:MAX_LINES]:
-        head = f"{ids[item.key]} {clip(short_name(cfg, item.sender), MAX_SENDER) or '(no sender)'}: "
+        head = f"{ids[item.key]} {neutral(short_name(cfg, item.sender), MAX_SENDER) or '(no sender)'}: "
         tail = " [URGENT]" if item.urgent else ""
-        out.append(head + clip(item.title or "(no title)", MAX_LINE - len(head) - len(tail)) + tail)
+        note = (notes or {}).get(item.base)
+        if note:
+            tail += f" (not woken: {note})"
+        out.append(head + neutral(item.title or "(no title)", max(8, MAX_LINE - len(head) - len(tail))) + tail)
     if len(items) > MAX_LINES:
         out.append(f"and {len(items) - MAX_LINES} more (agentmail inbox)")
     return out
 
 
-def announcement(cfg: Config, items: list[Item], what: str = "new") -> list[str]:
+def announcement(cfg: Config, items: list[Item], what: str = "new", notes: dict[str, str] | None = None) -> list[str]:
     if not items:
         return []
     n = len(items)
-    lines = [f"agentmail: {n} {what} postcard{'s' if n > 1 else ''} (agentmail read ID):", *postcard_lines(cfg, items)]
+    lines = [f"agentmail: {n} {what} postcard{'s' if n > 1 else ''} (agentmail read ID):",
+             *postcard_lines(cfg, items, notes)]
     if n >= CLERK_FROM:
         lines.append(CLERK_HINT)
     return lines
@@ -285,7 +300,7 @@ def prompt(cfg: Config, payload: dict[str, Any], as_name: str | None, event: str
     items = take_new(cfg, session.name, urgent_only=urgent_only)
     # The session was registered by this very call (SessionStart never ran for it): say who it is, once.
     lines = [intro(cfg, session)] if session.bound_now else []
-    lines += announcement(cfg, items, "urgent" if urgent_only else "new")
+    lines += announcement(cfg, items, "urgent" if urgent_only else "new", wake_notes(cfg, session.name, items))
     context(event, lines)
     if urgent_only and not items and before is not None:
         write_stamp(cfg, session.name, before, began)
@@ -314,11 +329,37 @@ def session_end(cfg: Config, payload: dict[str, Any], as_name: str | None) -> No
     # Only this session's presence: if another live session has taken the account over, leave it be.
     if info and (info.get("pid") == harness_chain()[0] or (sid and info.get("session_id") == sid)):
         presence.mark_offline(cfg, session.name)
+    prune_wake_dirs(cfg)
 
 
-def run(event: str, data: bytes, home: str | None, as_name: str | None) -> int:
+def prune_wake_dirs(cfg: Config, days: float = 7) -> None:
+    """Drop the waiter files of sessions untouched for `days` (wake/sessions/<id>/: a few empty files each)."""
+    import shutil
+
+    root = cfg.path("wake", "sessions")
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return
+    cutoff = time.time() - days * 86400
+    for entry in entries:
+        folder = os.path.join(root, entry)
+        try:
+            if os.lstat(folder).st_mtime < cutoff and all(
+                    os.lstat(os.path.join(folder, f)).st_mtime < cutoff for f in os.listdir(folder)):
+                shutil.rmtree(folder)
+        except OSError:
+            continue
+
+
+def run(event: str, data: bytes, home: str | None, as_name: str | None, marked: bool = True) -> int:
     payload = payload_of(data)
     cfg = config.load(home)
+    sid = text_field(payload, "session_id")
+    if not marked and sid:  # the fast reader could not find the id: touch the waiter's marker here
+        from .idle import touch
+
+        touch(event, sid, cfg.home)
     if event == "session-start":
         session_start(cfg, payload, as_name)
     elif event in ("prompt", "post-tool"):

@@ -92,6 +92,39 @@ def post_tool_settled(home: str, name: str, new_dir: str) -> bool:
         return False
 
 
+# --- the waiter's markers (docs/claude-code.md, "Waking an idle agent") ------------------------------------------
+#
+# Claude Code never stops a pending waiter itself: a waiter stands down when the next turn starts, which it learns
+# from wake/sessions/<session_id>/turn (store.presence, "the waiter's session files"), touched here by the prompt
+# and post-tool hooks; stop is touched at the end of a turn and end by SessionEnd. Only where a waiter made the
+# session's directory: a session that never had one costs one failed open.
+
+MARKS = {"prompt": "turn", "post-tool": "turn", "stop": "stop", "session-end": "end"}
+
+
+def touch(event: str, sid: str, home: str) -> None:
+    """Touch the event's marker in the session's wake directory, if there is one; never raises.
+
+    `sid` is the session id as the hook JSON has it; the directory name is made from it as store.presence.wake_dir
+    makes it. (When the fast reader cannot find the id, hooks/events.py parses the JSON and touches the marker.)
+    """
+    kind = MARKS.get(event)
+    if kind is None or not sid:
+        return
+    safe = "".join(c for c in sid if c.isalnum() or c in "-_.")[:128].lstrip(".") or "_"
+    try:
+        fd = os.open(os.path.join(home, "wake", "sessions", safe, kind),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return  # no waiter ever ran for this session (or the store is odd): nothing to tell
+    try:
+        os.utime(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def idle(event: str, data: bytes, home: str | None) -> bool:
     """True when this event certainly has nothing to say: the session is registered and has nothing unannounced.
 

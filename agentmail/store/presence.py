@@ -224,3 +224,92 @@ def rename(cfg: Config, old: str, new: str) -> None:
         name, _, rest = line.partition(" ")
         if name == old:
             _write_text(path, f"{new} {rest}".rstrip() + "\n")
+
+
+# --- the waiter's session files (docs/claude-code.md, "Waking an idle agent") --------------------------------------
+#
+#     wake/sessions/<session-id>/waiter   {"pid", "proc_start", "account", "state", "why", "at"}: the session's newest
+#                                         waiter claims the session by writing this (atomic rename); an older waiter
+#                                         that finds another pid here stands down
+#     wake/sessions/<session-id>/stop     touched when a turn ends (the Stop hook, and the waiter as it arms)
+#     wake/sessions/<session-id>/turn     touched when a turn starts or goes on (UserPromptSubmit, PostToolUse)
+#     wake/sessions/<session-id>/end      touched by SessionEnd
+#
+# Only the mtimes of stop, turn and end count, so the wrapper can touch them from sh without starting Python.
+# One directory per session: a waiter watches only its own session's files (inotify), not every session's.
+
+WAITER_STATES = ("armed", "off", "woke", "ended")
+
+
+def wake_dir(cfg: Config, session_id: str) -> str:
+    safe = "".join(c for c in session_id if c.isalnum() or c in "-_.")[:128].lstrip(".")
+    return cfg.path("wake", "sessions", safe or "_")
+
+
+def mark(cfg: Config, session_id: str, kind: str, create: bool = False) -> int | None:
+    """Touch the session's `kind` marker (stop, turn, end); its mtime in ns, None if the session has no directory."""
+    folder = wake_dir(cfg, session_id)
+    if create:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    target = os.path.join(folder, kind)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise os_error(exc, target) from exc
+    try:
+        os.utime(fd)  # O_TRUNC of an empty file need not change its mtime everywhere
+        return os.fstat(fd).st_mtime_ns
+    finally:
+        os.close(fd)
+
+
+def marker_ns(cfg: Config, session_id: str, kind: str) -> int | None:
+    try:
+        return os.stat(os.path.join(wake_dir(cfg, session_id), kind), follow_symlinks=False).st_mtime_ns
+    except OSError:
+        return None
+
+
+def write_waiter(cfg: Config, session_id: str, claim: dict[str, Any]) -> None:
+    _write_text(os.path.join(wake_dir(cfg, session_id), "waiter"), _json_text(claim))
+
+
+def read_waiter(cfg: Config, session_id: str) -> dict[str, Any] | None:
+    return read_json(os.path.join(wake_dir(cfg, session_id), "waiter"))
+
+
+def _json_text(data: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(data, sort_keys=True) + "\n"
+
+
+def session_state(cfg: Config, info: dict[str, Any] | None) -> dict[str, Any]:
+    """What a postcard will do to the session in `info` (a directory/<name>.json record).
+
+    {"state": "offline" | "working" | "idle", "wakeable": bool, "why": str | None, "known": bool}: "working" is in a
+    turn (the last turn marker is newer than the last stop), "idle" with `wakeable` a live armed waiter, else `why`
+    says what is missing. `known` is False when the session has no waiter files at all (a shell, another harness, a
+    plugin without the waiter): nothing is known about its turns.
+    """
+    if not is_live(info) or info is None:
+        return {"state": "offline", "wakeable": False, "why": None, "known": False}
+    sid = info.get("session_id")
+    if not isinstance(sid, str) or not sid:
+        return {"state": "idle", "wakeable": False, "why": "no waiter", "known": False}
+    turn, stop = marker_ns(cfg, sid, "turn"), marker_ns(cfg, sid, "stop")
+    claim = read_waiter(cfg, sid)
+    known = claim is not None or turn is not None or stop is not None
+    state = claim.get("state") if claim else None
+    if (turn is not None and (stop is None or turn > stop)) or state == "woke":
+        return {"state": "working", "wakeable": False, "why": None, "known": True}
+    if claim is None:
+        return {"state": "idle", "wakeable": False, "why": "no waiter", "known": known}
+    pid = claim.get("pid")
+    alive = isinstance(pid, int) and pid_alive(pid, claim.get("proc_start") or None)
+    if state == "armed" and alive:
+        return {"state": "idle", "wakeable": True, "why": None, "known": True}
+    why = claim.get("why") if state in ("off", "ended") and isinstance(claim.get("why"), str) else "no waiter"
+    return {"state": "idle", "wakeable": False, "why": why, "known": True}

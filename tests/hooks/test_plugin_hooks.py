@@ -26,7 +26,9 @@ def plugin_copy(store: Store) -> tuple[Path, dict[str, str]]:
     hooks = json.loads((dest / "hooks" / "hooks.json").read_text())["hooks"]
     commands = {}
     for event, groups in hooks.items():
-        ((hook,),) = [g["hooks"] for g in groups]
+        (handlers,) = [g["hooks"] for g in groups]
+        # Stop also runs the waiter ("asyncRewake"), which tests/hooks/test_wait_*.py drive in the background
+        ((hook,),) = [[h for h in handlers if not h.get("asyncRewake")]]
         commands[EVENTS[event]] = hook["command"]
     return dest, commands
 

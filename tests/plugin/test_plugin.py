@@ -149,8 +149,12 @@ def hook_commands() -> list[tuple[str, dict]]:
 def test_hooks_json_runs_the_wrapper_for_each_event() -> None:
     for event, hook in hook_commands():
         assert hook["type"] == "command"
-        assert hook["timeout"] == (10 if event == "SessionStart" else 5)
         argv = shlex.split(hook["command"])
+        if hook.get("asyncRewake"):  # the waiter on Stop (docs/claude-code.md, "Waking an idle agent")
+            assert event == "Stop" and hook["asyncRewake"] is True and hook["timeout"] >= 3600
+            assert argv == ["${CLAUDE_PLUGIN_ROOT}/" + WRAPPER, "wait"]
+            continue
+        assert hook["timeout"] == (10 if event == "SessionStart" else 5)
         assert argv == ["${CLAUDE_PLUGIN_ROOT}/" + WRAPPER, EVENTS[event]]
         script = ROOT / argv[0].replace("${CLAUDE_PLUGIN_ROOT}/", "")
         assert script.is_file() and os.access(script, os.X_OK), script
@@ -545,5 +549,5 @@ def test_hooks_json_commands_as_claude_code_runs_them(world: World) -> None:
             timeout=30,
         )
         assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), event
-    # idle prompt, post-tool and stop took the fast path; session-start and session-end reached agentmail
-    assert world.called() == ["hook session-start", "hook session-end"]
+    # idle prompt, post-tool and stop took the fast path; session-start, the waiter and session-end reached agentmail
+    assert world.called() == ["hook session-start", "hook wait", "hook session-end"]

@@ -1,0 +1,311 @@
+"""`agentmail hook wait`: the waiter that wakes an idle Claude Code session when mail arrives.
+
+hooks/hooks.json runs it on Stop with `"asyncRewake": true`: Claude Code starts it in the background after every turn,
+and when it exits 2 its stderr wakes the model as a new turn (docs/claude-code.md, "Waking an idle agent"). It
+waits for wake-worthy mail (agent/wake.py), announces it on stderr in a few safe lines, moves it new/ -> cur/ (so
+the wake turn's prompt hook does not announce it again) and exits 2. Otherwise it exits 0, silently, as soon as any
+of these holds, because Claude Code never stops a pending waiter itself (FINDINGS, measured with 2.1.197):
+
+- its Claude Code process is gone (/exit, a kill: the waiter is orphaned, never signalled);
+- a newer waiter of the same session took over (wake/sessions/<id>/waiter names another pid);
+- a turn started (the prompt or post-tool hook touched wake/sessions/<id>/turn): mail during a turn is the
+  existing hooks' business, and the turn's own Stop starts a fresh waiter;
+- the session ended (SessionEnd touched wake/sessions/<id>/end; also /clear, which keeps the process);
+- its lifetime (config.json `wake_lifetime`) is over: below the hook's `timeout`, which Claude Code enforces;
+- plain `claude -p` (asyncRewake hooks run in the foreground there and would hold the run), or waking is off.
+
+Waiting costs nothing: one poll() on an inotify descriptor watching the inbox's new/ and the session's directory,
+plus a pidfd of the Claude Code process, without a timeout but the lifetime; no inotify (not Linux): a stat every
+POLL seconds. Imports on the waiting path are the standard library's and the store's; the mailbox code is imported
+when mail arrives.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .. import config
+from ..errors import EX_USAGE, AgentmailError
+from ..store import presence, registry
+from .events import find_session, harness_chain, payload_of, text_field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..agent.mailbox import Item
+    from ..config import Config
+
+WAKE = 2  # the exit status that wakes the model
+COALESCE = 0.05  # seconds of quiet after a wake-worthy postcard before waking: a burst makes one wake...
+COALESCE_MAX = 0.25  # ...but never later than this after the first one
+POLL = 2.0  # seconds between checks where inotify or pidfd is missing
+# inotify(7) event bits: a file linked, renamed or written into a watched directory, or the directory itself gone.
+IN_ATTRIB, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x4, 0x8, 0x80, 0x100
+IN_DELETE_SELF, IN_MOVE_SELF = 0x400, 0x800
+WATCH_MASK = IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF
+
+
+def print_mode(pid: int) -> bool:
+    """Is this plain `claude -p`/`--print` (without `--input-format stream-json`)? There Claude Code runs the hook in
+    the foreground and waits for it, so the waiter must return at once."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        # No /proc (macOS): Claude Code says sdk-cli for both -p forms; waiting would hold a plain -p run.
+        return os.environ.get("CLAUDE_CODE_ENTRYPOINT") == "sdk-cli"
+    printing = "-p" in argv[1:] or "--print" in argv[1:]
+    streaming = "stream-json" in argv or "--input-format=stream-json" in argv
+    return printing and not streaming
+
+
+class Watch:
+    """Block until something in the watched directories changes, the process behind `pidfd` ends, or a timeout."""
+
+    def __init__(self, dirs: list[str], pid: int, proc_start: str | None) -> None:
+        import select
+
+        self.fd = inotify(dirs)
+        self.pidfd: int | None = None
+        try:
+            self.pidfd = os.pidfd_open(pid)  # readable once the process has ended (Linux 5.3)
+        except (AttributeError, OSError):
+            self.pidfd = None
+        if self.pidfd is not None and proc_start is not None and not presence.pid_alive(pid, proc_start):
+            os.close(self.pidfd)  # the pid was reused before we looked: the check in end_reason sees it gone
+            self.pidfd = None
+        self.poller = select.poll()
+        for fd in (self.fd, self.pidfd):
+            if fd is not None:
+                self.poller.register(fd, select.POLLIN)
+
+    @property
+    def exact(self) -> bool:
+        """Both sources are events (no periodic check needed)."""
+        return self.fd is not None and self.pidfd is not None
+
+    def wait(self, timeout: float) -> None:
+        timeout = timeout if self.exact else min(timeout, POLL)
+        self.poller.poll(max(0, int(timeout * 1000)))
+        if self.fd is not None:
+            try:
+                while os.read(self.fd, 65536):  # drain: each wake-up looks at the whole state anyway
+                    pass
+            except BlockingIOError:
+                pass
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for fd in (self.fd, self.pidfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def inotify(dirs: list[str]) -> int | None:
+    """A non-blocking inotify descriptor watching `dirs`, or None where there is no inotify.
+
+    Two libc calls through ctypes (what the `inotify_simple` package wraps, without a dependency for it): the waiter
+    only needs the descriptor to become readable, never the event records themselves.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = int(libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+    except (OSError, AttributeError):
+        return None
+    if fd < 0:
+        return None
+    for path in dirs:
+        if libc.inotify_add_watch(fd, os.fsencode(path), WATCH_MASK) < 0:
+            os.close(fd)
+            return None
+    return fd
+
+
+class Waiter:
+    """One waiter: the session it serves, the account whose inbox it watches, the Claude Code process it lives for."""
+
+    def __init__(self, cfg: Config, name: str, session_id: str, harness: int, lifetime: float) -> None:
+        self.cfg = cfg
+        self.name = name
+        self.sid = session_id
+        self.harness = harness
+        info = presence.proc_stat(harness)
+        self.harness_start = info[2] if info else None
+        self.lifetime = lifetime
+        self.box = registry.mailbox(cfg, name)
+        self.new_dir = os.path.join(self.box.path, "new")
+        self.dir = presence.wake_dir(cfg, session_id)
+        self.pid = os.getpid()
+        me = presence.proc_stat(self.pid)
+        self.proc_start = me[2] if me else ""
+        self.armed_ns = 0
+        self.seen: set[str] = set()
+
+    def claim(self, state: str, why: str | None = None) -> None:
+        presence.write_waiter(self.cfg, self.sid, {
+            "pid": self.pid, "proc_start": self.proc_start, "account": self.name, "harness": self.harness,
+            "state": state, "why": why, "at": round(time.time(), 3),
+        })
+
+    def arm(self) -> None:
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        # The stop marker's mtime is the moment the turn ended, on the clock the turn marker is stamped with: a turn
+        # marker at or past it is a new turn (FINDINGS: the last tool call comes well before Stop).
+        self.armed_ns = presence.mark(self.cfg, self.sid, "stop", create=True) or time.time_ns()
+        self.claim("armed")
+
+    def mine(self) -> bool:
+        claim = presence.read_waiter(self.cfg, self.sid)
+        return bool(claim) and claim is not None and claim.get("pid") == self.pid \
+            and claim.get("proc_start") == self.proc_start
+
+    def end_reason(self) -> str | None:
+        """Why this waiter must stand down now, or None."""
+        if not presence.pid_alive(self.harness, self.harness_start):
+            return "Claude Code is gone"
+        if not self.mine():
+            return "superseded"
+        turn = presence.marker_ns(self.cfg, self.sid, "turn")
+        if turn is not None and turn >= self.armed_ns:
+            return "a turn started"
+        end = presence.marker_ns(self.cfg, self.sid, "end")
+        if end is not None and end >= self.armed_ns:
+            return "the session ended"
+        if not os.path.isdir(self.new_dir):
+            return "the mailbox is gone"
+        return None
+
+    def fresh(self) -> list[str]:
+        """Names in new/ this waiter has not judged yet (what Maildir readers count as mail: no dot files)."""
+        try:
+            names = [n for n in os.listdir(self.new_dir) if n[:1] != "." and n not in self.seen]
+        except OSError:
+            return []
+        return names
+
+    def load(self, names: list[str]) -> list[Item]:
+        if not names:
+            return []
+        from ..agent.mailbox import load_items
+        from ..store.msgfile import read_cap
+
+        self.seen.update(names)
+        return load_items(self.name, "INBOX", self.box, [("new", n) for n in names], read_cap(self.cfg.max_message))
+
+    def preview(self, items: list[Item]) -> tuple[bool, bool]:
+        """(would any of these wake, is there anything to note: a budget hold or a --done), judged against the wake
+        record as it is now; `take` decides for real, under the record's lock."""
+        from ..agent.wake import BUDGET_REASONS, judge, my_addresses
+        from ..store import wakestate
+
+        state = wakestate.read(self.cfg, self.name)
+        addresses = my_addresses(self.cfg, self.name)
+        now = time.time()
+        verdicts = [judge(self.cfg, addresses, i.headers, state, now) for i in items]
+        return (any(v.wakes for v in verdicts),
+                any(v.why in BUDGET_REASONS or v.done for v in verdicts))
+
+    def gather(self, first: list[Item]) -> list[Item]:
+        """After a wake-worthy postcard, wait COALESCE s of quiet (at most COALESCE_MAX s) for the rest of a burst."""
+        items = list(first)
+        start = time.monotonic()
+        while True:
+            left = min(COALESCE, start + COALESCE_MAX - time.monotonic())
+            if left <= 0:
+                return items
+            time.sleep(left)  # the inbox, not the watch: a quiet inbox for COALESCE s ends the burst
+            names = self.fresh()
+            if not names:
+                return items
+            items += self.load(names)
+
+    def run(self) -> int:
+        self.arm()
+        watch = Watch([self.new_dir, self.dir], self.harness, self.harness_start)
+        deadline = time.monotonic() + self.lifetime
+        try:
+            while True:
+                why = self.end_reason()
+                if why is not None:
+                    return self.finish(why)
+                items = self.load(self.fresh())
+                if items:
+                    wakes, note = self.preview(items)
+                    if wakes:
+                        code = self.wake(items)
+                        if code is not None:
+                            return code
+                    elif note:
+                        from ..agent.wake import take
+
+                        take(self.cfg, self.name, items)  # no wake: the holds and closures are written down
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return self.finish("lifetime over")
+                watch.wait(left)
+        finally:
+            watch.close()
+
+    def wake(self, items: list[Item]) -> int | None:
+        """Announce what wakes and return 2; None when, after all, nothing did (taken by another reader, held)."""
+        from ..agent.render import prefixes
+        from ..agent.wake import take, wake_text
+
+        items = self.gather(items)
+        why = self.end_reason()  # e.g. a prompt typed meanwhile: its hook announces the mail, no wake
+        if why is not None:
+            return self.finish(why)
+        items.sort(key=lambda i: (not i.urgent, i.delivered_at, i.filename))
+        moved = take(self.cfg, self.name, items)
+        if not moved:
+            return None
+        self.claim("woke")
+        text = wake_text(self.cfg, moved, prefixes(moved))
+        sys.stderr.buffer.write(text.encode("utf-8"))
+        sys.stderr.flush()
+        return WAKE
+
+    def finish(self, why: str) -> int:
+        if why != "superseded" and self.mine():
+            try:
+                self.claim("ended", f"waiter ended: {why}")
+            except AgentmailError:
+                pass
+        return 0
+
+
+def run(data: bytes, home: str | None, as_name: str | None) -> int:
+    """The waiter for the Stop hook JSON in `data`; its exit status (2: woken, the wake text is on stderr)."""
+    payload: dict[str, Any] = payload_of(data)
+    sid = text_field(payload, "session_id") or os.environ.get("CLAUDE_CODE_SESSION_ID")
+    if not sid:
+        sys.stderr.write("agentmail hook wait: no session_id in the hook JSON on stdin (Claude Code's Stop hook "
+                         "runs this)\n")
+        return EX_USAGE
+    harness = harness_chain()[0]
+    if print_mode(harness):
+        return 0
+    cfg = config.load(home)
+    session = find_session(cfg, payload, as_name, register=True)
+    assert session is not None
+    from ..agent.wake import enabled
+
+    waiter = Waiter(cfg, session.name, sid, harness, float(cfg.wake_lifetime))
+    off = enabled(cfg)
+    if off is not None:
+        os.makedirs(waiter.dir, mode=0o700, exist_ok=True)
+        presence.mark(cfg, sid, "stop")
+        waiter.claim("off", off)
+        return 0
+    return waiter.run()
