@@ -19,7 +19,7 @@ import pytest
 
 from tests.harness.kit import in_folder, need_claude, send
 from tests.support.claude.session import ClaudeSession
-from tests.support.claude.standin import all_texts, hook_context, is_prompt, turn_texts
+from tests.support.claude.standin import all_texts, hook_context, is_prompt, system_text, turn_texts
 from tests.support.store import Store, make_store
 
 
@@ -101,6 +101,6 @@ def test_clerk_subagent_runs_with_its_own_prompt(bob: ClaudeSession) -> None:
     bob.prompt('[[tool: Agent {"subagent_type": "agentmail:clerk", "description": "triage", '
                '"prompt": "Sort the mail."}]]')
     turn = bob.requests(seq)
-    clerk = [e for e in turn if "You are the clerk" in str(e["body"].get("system"))]
+    clerk = [e for e in turn if "You are the clerk" in system_text(e["body"])]
     assert clerk, bob.debug()
     assert "Sort the mail." in turn_texts(clerk[0])
