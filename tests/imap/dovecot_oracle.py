@@ -187,7 +187,10 @@ def main() -> None:
                   "SENTBEFORE 5-Jun-2024", "SENTON 4-Jun-2024", "SENTSINCE 4-Jun-2024", "LARGER 700",
                   "SMALLER 300", "OR FROM carol TO carol", "NOT BODY build", "TO team", "CC undisclosed",
                   "BCC x", "HEADER Message-ID multi", "TEXT report", "BODY AAECAwQF", "SUBJECT Größe",
-                  "HEADER X-Missing \"\"", "HEADER subject \"\"", "FROM \"\"", "SUBJECT folded"]:
+                  "HEADER X-Missing \"\"", "HEADER subject \"\"", "FROM \"\"", "SUBJECT folded",
+                  # address fields are searched as Dovecot writes them back (angles.eml, odd.eml)
+                  "FROM missing_mailbox", "TO syntax_error", "FROM invalid_route", "CC a..b", "TO \"group: \"",
+                  "FROM \"<weird@\"", "FROM \"\\\"Weird\"", "CC \"x <\"", "TO \"<>\"", "BCC \"b.>\""]:
             raw = q.encode()
             if any(b > 127 for b in raw):
                 n += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .rfc822 import Lexer
+from .rfc822 import Lexer, is_atext
 
 MISSING_MAILBOX = b"MISSING_MAILBOX"
 MISSING_DOMAIN = b"MISSING_DOMAIN"
@@ -255,3 +255,57 @@ def _addr_spec(lex: Lexer, name: bytes | None, route: bytes | None, in_angle: bo
     if not mailbox and domain is None and not in_angle and not lex.at_end and lex.peek() not in (0x2C, 0x3B):
         raise _Stop
     return Address(name, route, mailbox or MISSING_MAILBOX, domain or MISSING_DOMAIN)
+
+
+_ESCAPED = frozenset(b'"\\\'')
+
+
+def _maybe_quoted(text: bytes, escape_dot: bool) -> bytes:
+    """Dovecot's str_append_maybe_escape: as it is when it is all atoms (and dots), else quoted, escaping
+    quotes, backslashes and apostrophes."""
+    if all(is_atext(b) or (b == 0x2E and not escape_dot) for b in text):
+        return text
+    if not any(b in _ESCAPED for b in text):
+        return b'"' + text + b'"'
+    return b'"' + b"".join(b"\\" + bytes([b]) if b in _ESCAPED else bytes([b]) for b in text) + b'"'
+
+
+def write_addresses(addresses: list[Address]) -> bytes:
+    """An address list written back as Dovecot's message_address_write does: what SEARCH FROM/TO/CC/BCC
+    look in (so `<@x>` is found by "missing", a broken address by "syntax")."""
+    out = bytearray()
+    first, in_group = True, False
+    for a in addresses:
+        if first:
+            first = False
+        else:
+            out += b", "
+        if a.host is None:  # a group's start (its name in mailbox) or end
+            if not in_group:
+                if a.mailbox:
+                    out += a.mailbox if b"=?" in a.mailbox else _maybe_quoted(a.mailbox, True)
+                else:
+                    out += b'""'
+                out += b": "
+                first = True
+            else:
+                if out.endswith(b", "):
+                    del out[-2:]
+                elif out.endswith(b": "):
+                    del out[-1:]
+                out += b";"
+            in_group = not in_group
+            continue
+        if a.name is not None:
+            out += a.name if b"=?" in a.name else _maybe_quoted(a.name, True)
+        if a.route or a.mailbox or a.host:
+            if a.name:
+                out += b" "
+            out += b"<"
+            if a.route:
+                out += a.route + b":"
+            out += _maybe_quoted(a.mailbox, False) if a.mailbox else b'""'
+            if a.host:
+                out += b"@" + a.host
+            out += b">"
+    return bytes(out)

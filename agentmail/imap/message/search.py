@@ -28,9 +28,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..protocol.searchkeys import SAll, SAnd, SDate, SearchKey, SFlag, SHeader, SNot, SOr, SSeq, SSize, SText
+from .address import parse_address_list, write_addresses
 from .mime import Part, parse_message
 
 _EPOCH = dt.date(1970, 1, 1)
+ADDRESS_FIELDS = frozenset({b"from", b"to", b"cc", b"bcc", b"sender", b"reply-to"})
 
 
 @dataclass
@@ -57,7 +59,10 @@ class SearchMessage:
 
     def header_values(self, name: str) -> list[str]:
         key = name.lower().encode("utf-8", "surrogateescape")  # SEARCH HEADER names come from the client
-        return [decode_header_value(f.value) for f in self.root().fields if f.name.lower() == key]
+        values = [f.value for f in self.root().fields if f.name.lower() == key]
+        if key in ADDRESS_FIELDS:  # Dovecot looks in the address list as it writes it back, not the raw text
+            values = [write_addresses(parse_address_list(v)) for v in values]
+        return [decode_header_value(v) for v in values]
 
     def header_text(self) -> str:
         return "\n".join(
