@@ -42,7 +42,8 @@ LOG_MAX = 1 << 20  # rotate past 1 MiB (about 7,000 changes); a cache more than 
 LOCK_WAIT = 1.0  # seconds a writer or reader waits for the log's lock before going on without it
 SETTLED_NS = 1_000_000_000  # a dirty stamp this old can be listed once more and then trusted
 MISSING = "-"
-OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+MAGIC = "agentmail-changelog 1"
+OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
 class LogBusy(Exception):
@@ -125,16 +126,36 @@ def mark(path: str, before: os.stat_result | None) -> str:
 
 
 def _open(path: str) -> int:
-    try:
-        return os.open(path, OPEN_FLAGS, 0o600)
-    except FileNotFoundError:
+    """The log, created with its header line if need be: `agentmail-changelog 1 <generation>`, a random id that
+    cursors name (inode numbers are reused once a rotated log is gone). Created whole or not at all (written
+    beside it and linked in), so no reader ever sees a log without its header."""
+    for _ in range(3):
         try:
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            return os.open(path, OPEN_FLAGS, 0o600)
+            return os.open(path, OPEN_FLAGS)
+        except FileNotFoundError:
+            pass
         except OSError as exc:
             raise LogBusy(str(exc)) from None
-    except OSError as exc:
-        raise LogBusy(str(exc)) from None
+        tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, f"{MAGIC} {os.urandom(8).hex()}\n".encode())
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+        except OSError as exc:
+            raise LogBusy(str(exc)) from None
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    raise LogBusy(f"cannot create {path}")
 
 
 def _lock(fd: int, exclusive: bool, deadline: float) -> None:
@@ -256,52 +277,58 @@ class Change:
             os.close(fd)  # releases the lock
 
 
-def _read_from(path: str, ino: int, offset: int) -> tuple[list[str], int, int] | None:
-    """Complete lines of the log file at `path` from `offset` if it is still inode `ino`: (lines, inode, end)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError:
+def _generation(fd: int) -> tuple[str, int] | None:
+    """(generation, size of the header line) of an open log; None for a file that is no log of ours."""
+    head = os.pread(fd, 128, 0)
+    line, sep, _ = head.partition(b"\n")
+    fields = line.decode("ascii", "replace").split(" ")
+    if not sep or len(fields) != 3 or f"{fields[0]} {fields[1]}" != MAGIC:
         return None
-    try:
-        st = os.fstat(fd)
-        if st.st_ino != ino or not stat.S_ISREG(st.st_mode):
-            return None
-        chunks = []
-        pos = offset
-        while chunk := os.pread(fd, 1 << 20, pos):
-            chunks.append(chunk)
-            pos += len(chunk)
-    finally:
-        os.close(fd)
+    return fields[2], len(line) + 1
+
+
+def _read_from(fd: int, offset: int) -> tuple[list[str], int]:
+    """Complete lines of an open log from `offset`, and the offset after the last of them (a torn last line, from a
+    writer killed mid-write, is never read)."""
+    chunks = []
+    pos = offset
+    while chunk := os.pread(fd, 1 << 20, pos):
+        chunks.append(chunk)
+        pos += len(chunk)
     data = b"".join(chunks)
-    end = data.rfind(b"\n") + 1  # a torn last line (a writer killed mid-write) is never read
-    return data[:end].decode("utf-8", "surrogateescape").splitlines(), ino, offset + end
+    end = data.rfind(b"\n") + 1
+    text = data[:end].decode("utf-8", "surrogateescape")
+    return (text[:-1].split("\n") if text else []), offset + end  # not splitlines: names may hold \x1c, \u2028
 
 
 def _read_lines(fd: int, path: str, cursor: str) -> tuple[list[str], str] | None:
-    """The log lines after `cursor` and the new cursor; None when the cursor is lost (no cursor yet, or more than
-    one rotation behind), and the cache must list the folder again."""
-    ino_now = os.fstat(fd).st_ino
-    try:
-        ino_text, _, off_text = cursor.partition(":")
-        ino, offset = int(ino_text), int(off_text)
-    except ValueError:
+    """The log lines after `cursor` (`<generation>:<offset>`) and the new cursor; None when the cursor is lost (no
+    cursor yet, a damaged log, or more than one rotation behind), and the cache must list the folder again."""
+    now = _generation(fd)
+    gen, _, off_text = cursor.partition(":")
+    if now is None or not off_text.isdigit():
         return None
+    offset = int(off_text)
     lines: list[str] = []
-    if ino != ino_now:
-        older = _read_from(path + ".1", ino, offset)
-        if older is None:
+    if gen != now[0]:
+        try:
+            old = os.open(path + ".1", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
             return None
-        lines, offset = older[0], 0
-    current = _read_from(path, ino_now, offset)
-    if current is None:
-        return None
-    return lines + current[0], f"{ino_now}:{current[2]}"
+        try:
+            if (_generation(old) or ("", 0))[0] != gen:
+                return None
+            lines, _ = _read_from(old, offset)
+        finally:
+            os.close(old)
+        offset = now[1]
+    more, end = _read_from(fd, max(offset, now[1]))
+    return lines + more, f"{now[0]}:{end}"
 
 
 def log_end(fd: int) -> str:
-    st = os.fstat(fd)
-    return f"{st.st_ino}:{st.st_size}"
+    gen = _generation(fd)
+    return f"{gen[0] if gen else '-'}:{os.fstat(fd).st_size}"
 
 
 class CatchUp:
@@ -362,6 +389,13 @@ def catch_up(box: Maildir, path: str, cursor: str, stamps: dict[str, str], subs:
     # Something else changed a directory: list it again, holding the log exclusively so that no agentmail change
     # slips in between the marker and the listing.
     fd = open_locked(path, exclusive=True)
+    if _generation(fd) is None:  # a damaged log (no header line): start a new one
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)
+        fd = open_locked(path, exclusive=True)
     try:
         _advance(box, fd, path, result, stale, subs)
         _relist(box, fd, path, result, stale)

@@ -30,8 +30,11 @@ SCHEMA = 1
 HEAD_BYTES = 16384  # how much of a file is read for its headers (listings, keys)
 CHECK_AFTER = 3600.0  # seconds: list a folder again now and then anyway (what a same-tick foreign change could hide)
 BUSY_WAIT = 10.0  # seconds to wait for another process updating the index before doing without it
+RECEIPTS = "Receipts"  # the folder whose rows also say what each receipt reports
 NOT_A_MESSAGE = ""  # the key of a file that cannot be read as a message (skipped, as listings skip it)
 
+# Each question names the index it needs (INDEXED BY): without statistics SQLite would rather scan a whole folder
+# by its primary key, which costs O(n).
 TABLES = """
 CREATE TABLE folder(name TEXT PRIMARY KEY, cursor TEXT NOT NULL, new TEXT NOT NULL, cur TEXT NOT NULL,
                     checked REAL NOT NULL);
@@ -219,91 +222,86 @@ class Index:
                         "(SELECT 1 FROM msg WHERE msg.folder=receipt.folder AND msg.base=receipt.base)", (folder,))
 
     def _fill_keys(self, folder: str, box: Maildir) -> None:
-        """Read the headers of the rows whose key is not known yet (files new to the index)."""
+        """Read the headers of the rows whose key is not known yet (files new to the index); in the Receipts
+        folder, the whole receipt, for what it says (read once, here, so `log` never reads a receipt)."""
         from ..format.card import read_headers
-        from .msgfile import NotAMessage, read_head
+        from .msgfile import NotAMessage, read_head, read_message
 
-        todo = self.db.execute("SELECT base, sub, name FROM msg WHERE key IS NULL AND folder=?", (folder,)).fetchall()
+        todo = self.db.execute("SELECT base, sub, name FROM msg INDEXED BY msg_key WHERE key IS NULL AND folder=?",
+                               (folder,)).fetchall()
         for base, sub, name in todo:
+            path = box.file(sub, _s(name))
             try:
-                headers = read_headers(read_head(box.file(sub, _s(name)), HEAD_BYTES, self.cap))
+                if folder == RECEIPTS:
+                    data = read_message(path, self.cap)
+                    headers = read_headers(data)
+                else:
+                    headers = read_headers(read_head(path, HEAD_BYTES, self.cap))
             except NotAMessage:
                 key = NOT_A_MESSAGE
             except OSError:
                 continue  # renamed or removed meanwhile: the next catch-up says where it went
             else:
                 key = message_key(headers, _s(base))
+                if folder == RECEIPTS:
+                    self._receipt(folder, base, data, headers)
             self.db.execute("UPDATE msg SET key=? WHERE folder=? AND base=?", (key, folder, base))
+
+    def _receipt(self, folder: str, base: bytes, data: bytes, headers: dict[str, str]) -> None:
+        from ..format.card import key_of
+        from ..format.mdn import parse_mdn
+
+        info = parse_mdn(data)
+        if info is None or not info.original_message_id:
+            return  # not a receipt agentmail can use
+        reader = info.final_recipient or info.reporter or headers.get("from", "")
+        self.db.execute("INSERT OR REPLACE INTO receipt VALUES(?, ?, ?, ?, ?)",
+                        (folder, base, key_of(info.original_message_id), reader, info.disposition))
 
     # --- questions ----------------------------------------------------------------------------------------------
     def newest(self, folder: str, limit: int, offset: int = 0) -> list[tuple[str, str]]:
         """(subdir, file name) of the `limit` newest messages after the first `offset`, newest first."""
         try:
-            rows = self.db.execute("SELECT sub, name FROM msg WHERE folder=? ORDER BY time DESC, name DESC "
-                                   "LIMIT ? OFFSET ?", (folder, limit, offset)).fetchall()
+            rows = self.db.execute("SELECT sub, name FROM msg INDEXED BY msg_time WHERE folder=? "
+                                   "ORDER BY time DESC, name DESC LIMIT ? OFFSET ?", (folder, limit, offset)).fetchall()
         except _errors() as exc:
             raise IndexUnavailable(str(exc)) from None
         return [(sub, _s(name)) for sub, name in rows]
+
+    def rows(self, folder: str) -> list[tuple[str, str, str | None]]:
+        """(subdir, file name, key) of every message of `folder` the index knows (for checks and tests)."""
+        try:
+            rows = self.db.execute("SELECT sub, name, key FROM msg WHERE folder=? ORDER BY sub, name",
+                                   (folder,)).fetchall()
+        except _errors() as exc:
+            raise IndexUnavailable(str(exc)) from None
+        return [(sub, _s(name), key) for sub, name, key in rows]
 
     def by_prefix(self, folders: Iterable[str], prefix: str) -> list[tuple[str, str, str, str]]:
         """(folder, subdir, file name, key) of the messages whose key starts with `prefix` (lowercase hex)."""
         wanted = list(folders)
         try:
             rows = self.db.execute(
-                f"SELECT folder, sub, name, key FROM msg WHERE key >= ? AND key < ? "
+                f"SELECT folder, sub, name, key FROM msg INDEXED BY msg_key WHERE key >= ? AND key < ? "
                 f"AND folder IN ({','.join('?' * len(wanted))})", (prefix, prefix + "g", *wanted)).fetchall()
         except _errors() as exc:
             raise IndexUnavailable(str(exc)) from None
         return [(folder, sub, _s(name), key) for folder, sub, name, key in rows]
 
     def receipts_for(self, keys: Iterable[str], folder: str = "Receipts") -> list[tuple[str, str, str, str, str]]:
-        """(original key, reader, disposition, subdir, file name) of the receipts in `folder` for these originals.
-        Receipts new to the index are read and parsed first."""
+        """(original key, reader, disposition, subdir, file name) of the receipts in `folder` (kept up to date by
+        `sync`) for the originals with these keys."""
         wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return []
         try:
-            self._read_receipts(folder)
-            if not wanted:
-                return []
             rows = self.db.execute(
-                "SELECT r.orig, r.reader, r.disposition, m.sub, m.name FROM receipt r JOIN msg m "
-                "ON m.folder=r.folder AND m.base=r.base "
+                "SELECT r.orig, r.reader, r.disposition, m.sub, m.name FROM receipt r INDEXED BY receipt_orig "
+                "JOIN msg m ON m.folder=r.folder AND m.base=r.base "
                 f"WHERE r.folder=? AND r.orig IN ({','.join('?' * len(wanted))})", (folder, *wanted)).fetchall()
         except _errors() as exc:
             raise IndexUnavailable(str(exc)) from None
         return [(orig, reader, disp, sub, _s(name)) for orig, reader, disp, sub, name in rows]
-
-    def _read_receipts(self, folder: str) -> None:
-        from ..format.card import key_of, read_headers
-        from ..format.mdn import parse_mdn
-        from . import registry
-        from .msgfile import NotAMessage, read_message
-
-        todo = self.db.execute(
-            "SELECT m.base, m.sub, m.name FROM msg m LEFT JOIN receipt r ON r.folder=m.folder AND r.base=m.base "
-            "WHERE m.folder=? AND r.base IS NULL", (folder,)).fetchall()
-        if not todo:
-            return
-        box = registry.mailbox(self.cfg, self.account, folder)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            for base, sub, name in todo:
-                try:
-                    data = read_message(box.file(sub, _s(name)), self.cap)
-                except NotAMessage:
-                    data = b""
-                except OSError:
-                    continue  # moved meanwhile: read once the index knows where
-                info = parse_mdn(data) if data else None
-                if info is None or not info.original_message_id:
-                    row = ("", "", "")  # not a receipt agentmail can use: never read again
-                else:
-                    reader = info.final_recipient or info.reporter or read_headers(data).get("from", "")
-                    row = (key_of(info.original_message_id), reader, info.disposition)
-                self.db.execute("INSERT OR REPLACE INTO receipt VALUES(?, ?, ?, ?, ?)", (folder, base, *row))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
 
 def open_index(cfg: Config, account: str, cap: int, folders: Iterable[str]) -> Index:
