@@ -8,7 +8,8 @@ Two agents that answer every postcard would wake each other forever, and every w
   replies in a thread that someone closed with `--done` (`X-Agentmail-Thread: done`; the closing postcard itself
   still wakes: it may be the answer its reader waits for);
 - budgets: one thread, and one sender, wake an agent at most `wake_budget_thread` / `wake_budget_pair` times an hour
-  (config.json); past that the postcard waits in new/ for the next prompt, whose announcement says why;
+  (config.json); past that (or in a closed thread) the postcard waits in new/ for the next prompt, whose
+  announcement says why;
 - mail from `human` (a person) is never held by a budget or a closed thread.
 
 The waiter (hooks/wait.py) calls `judge` for each postcard, then `take` to apply the budgets and announce the ones
@@ -29,6 +30,7 @@ from .render import address_list, bare_address
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from typing import Any
 
     from ..config import Config
     from ..store.wakestate import WakeState
@@ -48,6 +50,7 @@ REASONS = {
     "pair-budget": "budget for this sender reached",
 }
 BUDGET_REASONS = ("thread-budget", "pair-budget")
+NOTED = (*BUDGET_REASONS, "closed")  # the reasons the next announcement gives ("(not woken: ...)")
 OFF_VALUES = ("0", "off", "no", "false")
 ENV = "AGENTMAIL_WAKE"  # per session: set to off in the environment Claude Code starts with
 
@@ -192,7 +195,7 @@ def take(cfg: Config, me: str, items: list[Item], now: float | None = None) -> l
         for item, verdict in verdicts:
             if verdict.done:
                 close(state, verdict, now)
-            if verdict.why in BUDGET_REASONS:
+            if verdict.why in NOTED:
                 state.held[item.base] = REASONS[verdict.why]
         waking = [(item, verdict) for item, verdict in verdicts if verdict.wakes]
         announce([item for item, _ in waking])  # what another reader moved first is not ours to announce
@@ -246,3 +249,14 @@ def budget_left(cfg: Config, target: str, sender: str, now: float | None = None)
         return True
     state = wakestate.read(cfg, target)
     return state.count(time.time() if now is None else now, sender=cfg.address(sender).lower()) < cfg.wake_budget_pair
+
+
+def awake(cfg: Config, name: str, info: dict[str, Any], viewer: str | None = None) -> dict[str, Any]:
+    """What a postcard from `viewer` would do to `name`'s session now: store.presence.session_state, and "not
+    wakeable" when the viewer has spent its wake budget towards it."""
+    from ..store.presence import session_state
+
+    state = session_state(cfg, info)
+    if state["wakeable"] and viewer and viewer != name and not budget_left(cfg, name, viewer):
+        state.update(wakeable=False, why=f"your wake budget for it is spent ({cfg.wake_budget_pair} an hour)")
+    return state

@@ -99,25 +99,41 @@ def rename(c: Ctx, new: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def directory(c: Ctx, as_json: bool) -> None:
-    """List accounts and which sessions are live."""
+    """List accounts, which sessions are live, and whether a postcard would wake them."""
+    from ..agent.wake import awake
     from ..store import presence, registry
 
     registry.ensure_store(c.cfg)
-    rows = []
+    viewer = _viewer(c)
+    rows, known = [], {}
     for acct in registry.accounts(c.cfg):
         info = presence.presence(c.cfg, acct["name"]) or {}
+        session = awake(c.cfg, acct["name"], info, viewer)
+        known[acct["name"]] = session["known"]
         rows.append({
             "name": acct["name"], "address": c.cfg.address(acct["name"]), "kind": acct.get("kind", "agent"),
             "online": presence.is_live(info), "last_seen": info.get("last_seen"), "cwd": info.get("cwd"),
-            "aliases": acct.get("aliases", []),
+            "aliases": acct.get("aliases", []), "state": session["state"], "wakeable": session["wakeable"],
+            "wake_note": session["why"],
         })
     if as_json:
         emit_json(rows)
         return
     for row in rows:
         state = "online" if row["online"] else "offline"
+        if row["online"] and known[row["name"]]:  # a session with a waiter: what a postcard does to it now
+            state += ", working" if row["state"] == "working" else (
+                ", idle, wakeable" if row["wakeable"] else f", idle, not wakeable: {row['wake_note']}")
         where = f" {row['cwd']}" if row["cwd"] else ""
         out(f"{row['name']} ({row['kind']}, {state}){where}")
+
+
+def _viewer(c: Ctx) -> str | None:
+    """Who is looking (for "your wake budget to it is spent"); None when this shell has no identity."""
+    try:
+        return c.me()
+    except AgentmailError:
+        return None
 
 
 # ---------------------------------------------------------------- sending
@@ -348,7 +364,7 @@ def hook(c: Ctx, args: tuple[str, ...]) -> None:
 
 
 # Modules of agentmail.cli that add commands with a `register_commands(group)` function.
-COMMAND_MODULES = ("admin", "clerk", "server_cmds")
+COMMAND_MODULES = ("admin", "clerk", "server_cmds", "mcp_cmd")
 
 
 def run(args: list[str]) -> int:

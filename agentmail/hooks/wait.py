@@ -14,10 +14,10 @@ of these holds, because Claude Code never stops a pending waiter itself (FINDING
 - its lifetime (config.json `wake_lifetime`) is over: below the hook's `timeout`, which Claude Code enforces;
 - plain `claude -p` (asyncRewake hooks run in the foreground there and would hold the run), or waking is off.
 
-Waiting costs nothing: one poll() on an inotify descriptor watching the inbox's new/ and the session's directory,
-plus a pidfd of the Claude Code process, without a timeout but the lifetime; no inotify (not Linux): a stat every
-POLL seconds. Imports on the waiting path are the standard library's and the store's; the mailbox code is imported
-when mail arrives.
+Waiting costs nothing: one poll() on an inotify descriptor watching the inbox's new/ (and cur/, for what an IMAP
+client APPENDs there) and the session's directory, plus a pidfd of the Claude Code process, with no timeout but the
+lifetime. Without inotify or pidfd (not Linux) it looks every POLL seconds, and misses APPENDs to cur/. Imports on the
+waiting path are the standard library's and the store's; the mailbox code is imported when mail arrives.
 """
 
 from __future__ import annotations
@@ -62,13 +62,31 @@ def print_mode(pid: int) -> bool:
     return printing and not streaming
 
 
-class Watch:
-    """Block until something in the watched directories changes, the process behind `pidfd` ends, or a timeout."""
+def running(pid: int, start: str | None) -> bool:
+    """Is the process `pid` (started at `start`, from /proc) still there and not a zombie? True without /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return presence.pid_alive(pid, start)
+    fields = raw[raw.rfind(")") + 2:].split()
+    return len(fields) > 19 and fields[0] != "Z" and (start is None or fields[19] == start)
 
-    def __init__(self, dirs: list[str], pid: int, proc_start: str | None) -> None:
+
+class Watch:
+    """Block until something in the watched directories changes, the process behind `pidfd` ends, or a timeout.
+
+    `dirs` maps each directory to its inotify mask; `created` collects the names linked into the directories watched
+    for IN_CREATE only (the inbox's cur/: a message an IMAP client APPENDs or COPYs there arrives in cur/, not new/).
+    """
+
+    def __init__(self, dirs: dict[str, int], pid: int, proc_start: str | None) -> None:
         import select
 
-        self.fd = inotify(dirs)
+        self.fd, self.wds = inotify(dirs)
+        self.created: dict[int, list[str]] = {wd: [] for wd, mask in self.wds.items() if mask == IN_CREATE}
         self.pidfd: int | None = None
         try:
             self.pidfd = os.pidfd_open(pid)  # readable once the process has ended (Linux 5.3)
@@ -81,6 +99,7 @@ class Watch:
         for fd in (self.fd, self.pidfd):
             if fd is not None:
                 self.poller.register(fd, select.POLLIN)
+        self.parent_gone = False  # the pidfd said so: the process has exited (a zombie counts)
 
     @property
     def exact(self) -> bool:
@@ -89,15 +108,38 @@ class Watch:
 
     def wait(self, timeout: float) -> None:
         timeout = timeout if self.exact else min(timeout, POLL)
-        self.poller.poll(max(0, int(timeout * 1000)))
-        if self.fd is not None:
+        for fd, _ in self.poller.poll(max(0, int(timeout * 1000))):
+            if fd == self.pidfd:
+                self.parent_gone = True
+        self.drain()
+
+    def drain(self) -> None:
+        """Read every pending event record (inotify(7): wd, mask, cookie, len, then a NUL-padded name)."""
+        if self.fd is None:
+            return
+        import struct
+
+        head = struct.Struct("iIII")
+        while True:
             try:
-                while os.read(self.fd, 65536):  # drain: each wake-up looks at the whole state anyway
-                    pass
-            except BlockingIOError:
-                pass
-            except OSError:
-                pass
+                buf = os.read(self.fd, 65536)
+            except OSError:  # BlockingIOError: nothing more
+                return
+            if not buf:
+                return
+            pos = 0
+            while pos + head.size <= len(buf):
+                wd, mask, _, length = head.unpack_from(buf, pos)
+                name = buf[pos + head.size:pos + head.size + length].split(b"\0", 1)[0]
+                pos += head.size + length
+                if wd in self.created and mask & IN_CREATE and name:
+                    self.created[wd].append(os.fsdecode(name))
+
+    def take_created(self) -> list[str]:
+        names = [n for names in self.created.values() for n in names]
+        for names in self.created.values():
+            names.clear()
+        return names
 
     def close(self) -> None:
         for fd in (self.fd, self.pidfd):
@@ -108,28 +150,31 @@ class Watch:
                     pass
 
 
-def inotify(dirs: list[str]) -> int | None:
-    """A non-blocking inotify descriptor watching `dirs`, or None where there is no inotify.
+def inotify(dirs: dict[str, int]) -> tuple[int | None, dict[int, int]]:
+    """A non-blocking inotify descriptor watching `dirs` (path -> mask) and its watches (wd -> mask); (None, {})
+    where there is no inotify.
 
-    Two libc calls through ctypes (what the `inotify_simple` package wraps, without a dependency for it): the waiter
-    only needs the descriptor to become readable, never the event records themselves.
+    Two libc calls through ctypes: what the `inotify_simple` package wraps, without a dependency for two functions.
     """
     if not sys.platform.startswith("linux"):
-        return None
+        return None, {}
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         fd = int(libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
     except (OSError, AttributeError):
-        return None
+        return None, {}
     if fd < 0:
-        return None
-    for path in dirs:
-        if libc.inotify_add_watch(fd, os.fsencode(path), WATCH_MASK) < 0:
+        return None, {}
+    wds = {}
+    for path, mask in dirs.items():
+        wd = int(libc.inotify_add_watch(fd, os.fsencode(path), mask))
+        if wd < 0:
             os.close(fd)
-            return None
-    return fd
+            return None, {}
+        wds[wd] = mask
+    return fd, wds
 
 
 class Waiter:
@@ -145,6 +190,7 @@ class Waiter:
         self.lifetime = lifetime
         self.box = registry.mailbox(cfg, name)
         self.new_dir = os.path.join(self.box.path, "new")
+        self.cur_dir = os.path.join(self.box.path, "cur")
         self.dir = presence.wake_dir(cfg, session_id)
         self.pid = os.getpid()
         me = presence.proc_stat(self.pid)
@@ -170,9 +216,9 @@ class Waiter:
         return bool(claim) and claim is not None and claim.get("pid") == self.pid \
             and claim.get("proc_start") == self.proc_start
 
-    def end_reason(self) -> str | None:
+    def end_reason(self, watch: Watch | None = None) -> str | None:
         """Why this waiter must stand down now, or None."""
-        if not presence.pid_alive(self.harness, self.harness_start):
+        if (watch is not None and watch.parent_gone) or not running(self.harness, self.harness_start):
             return "Claude Code is gone"
         if not self.mine():
             return "superseded"
@@ -194,19 +240,27 @@ class Waiter:
             return []
         return names
 
-    def load(self, names: list[str]) -> list[Item]:
-        if not names:
+    def appended(self, watch: Watch) -> list[str]:
+        """Unseen messages an IMAP client put straight into cur/ (APPEND, COPY) since the last look."""
+        from ..store.maildir import split_name
+
+        return [n for n in watch.take_created() if n[:1] != "." and "S" not in split_name(n)[1]]
+
+    def load(self, names: list[str], cur: list[str] | None = None) -> list[Item]:
+        cur = cur or []
+        if not names and not cur:
             return []
         from ..agent.mailbox import load_items
         from ..store.msgfile import read_cap
 
         self.seen.update(names)
-        return load_items(self.name, "INBOX", self.box, [("new", n) for n in names], read_cap(self.cfg.max_message))
+        entries = [("new", n) for n in names] + [("cur", n) for n in cur]
+        return load_items(self.name, "INBOX", self.box, entries, read_cap(self.cfg.max_message))
 
     def preview(self, items: list[Item]) -> tuple[bool, bool]:
-        """(would any of these wake, is there anything to note: a budget hold or a --done), judged against the wake
+        """(would any of these wake, is there anything to note: a hold or a --done), judged against the wake
         record as it is now; `take` decides for real, under the record's lock."""
-        from ..agent.wake import BUDGET_REASONS, judge, my_addresses
+        from ..agent.wake import NOTED, judge, my_addresses
         from ..store import wakestate
 
         state = wakestate.read(self.cfg, self.name)
@@ -214,9 +268,9 @@ class Waiter:
         now = time.time()
         verdicts = [judge(self.cfg, addresses, i.headers, state, now) for i in items]
         return (any(v.wakes for v in verdicts),
-                any(v.why in BUDGET_REASONS or v.done for v in verdicts))
+                any(v.why in NOTED or v.done for v in verdicts))
 
-    def gather(self, first: list[Item]) -> list[Item]:
+    def gather(self, watch: Watch, first: list[Item]) -> list[Item]:
         """After a wake-worthy postcard, wait COALESCE s of quiet (at most COALESCE_MAX s) for the rest of a burst."""
         items = list(first)
         start = time.monotonic()
@@ -225,25 +279,27 @@ class Waiter:
             if left <= 0:
                 return items
             time.sleep(left)  # the inbox, not the watch: a quiet inbox for COALESCE s ends the burst
-            names = self.fresh()
-            if not names:
+            watch.drain()
+            names, cur = self.fresh(), self.appended(watch)
+            if not names and not cur:
                 return items
-            items += self.load(names)
+            items += self.load(names, cur)
 
     def run(self) -> int:
         self.arm()
-        watch = Watch([self.new_dir, self.dir], self.harness, self.harness_start)
+        watch = Watch({self.new_dir: WATCH_MASK, self.dir: WATCH_MASK, self.cur_dir: IN_CREATE}, self.harness,
+                      self.harness_start)
         deadline = time.monotonic() + self.lifetime
         try:
             while True:
-                why = self.end_reason()
+                why = self.end_reason(watch)
                 if why is not None:
                     return self.finish(why)
-                items = self.load(self.fresh())
+                items = self.load(self.fresh(), self.appended(watch))
                 if items:
                     wakes, note = self.preview(items)
                     if wakes:
-                        code = self.wake(items)
+                        code = self.wake(watch, items)
                         if code is not None:
                             return code
                     elif note:
@@ -257,13 +313,13 @@ class Waiter:
         finally:
             watch.close()
 
-    def wake(self, items: list[Item]) -> int | None:
+    def wake(self, watch: Watch, items: list[Item]) -> int | None:
         """Announce what wakes and return 2; None when, after all, nothing did (taken by another reader, held)."""
         from ..agent.render import prefixes
         from ..agent.wake import take, wake_text
 
-        items = self.gather(items)
-        why = self.end_reason()  # e.g. a prompt typed meanwhile: its hook announces the mail, no wake
+        items = self.gather(watch, items)
+        why = self.end_reason(watch)  # e.g. a prompt typed meanwhile: its hook announces the mail, no wake
         if why is not None:
             return self.finish(why)
         items.sort(key=lambda i: (not i.urgent, i.delivered_at, i.filename))

@@ -66,7 +66,8 @@ def _parse(data: object) -> WakeState:
     if not isinstance(data, dict):
         return WakeState()
     wakes = []
-    for w in data.get("wakes") or []:
+    raw_wakes = data.get("wakes")
+    for w in raw_wakes if isinstance(raw_wakes, list) else []:
         if (isinstance(w, list) and len(w) == 3 and isinstance(w[0], (int, float)) and isinstance(w[1], str)
                 and isinstance(w[2], str)):
             wakes.append((float(w[0]), w[1], w[2]))
@@ -86,7 +87,7 @@ def read(cfg: Config, name: str) -> WakeState:
     try:
         with open(path(cfg, name), encoding="utf-8") as fh:
             return _parse(json.load(fh))
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError too
         return WakeState()
 
 

@@ -221,3 +221,34 @@ def wait_gone(pid: int, timeout: float = DEADLINE) -> float:
     start = time.monotonic()
     until(lambda: gone(pid), f"process {pid} to end", timeout)
     return time.monotonic() - start
+
+
+class Sessions:
+    """Opens stand-in sessions on one store, and closes them (and any waiter left behind) at the end of a test."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.opened: list[Session] = []
+
+    def __call__(self, stable: str | None = None, **kwargs: Any) -> Session:
+        cwd = kwargs.pop("cwd", None) or self.store.project(stable=stable)
+        session = Session(self.store, cwd, **kwargs)
+        self.opened.append(session)
+        return session
+
+    def started(self, stable: str, **kwargs: Any) -> Session:
+        """A session that has run SessionStart (so it is registered and bound under `stable`)."""
+        session = self(stable, **kwargs)
+        result = session.run("session-start")
+        assert result.rc == 0 and result.stderr == "", result
+        return session
+
+    def close(self) -> None:
+        for session in self.opened:
+            session.close()
+
+
+def config_json(store: Store, **settings: Any) -> None:
+    """Write the store's config.json (the wake settings a test needs)."""
+    store.home.mkdir(parents=True, exist_ok=True)
+    (store.home / "config.json").write_text(json.dumps(settings))
