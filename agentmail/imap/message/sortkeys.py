@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import calendar
 import re
+from functools import lru_cache
+from typing import Any
 
 from .address import parse_address_list
 from .mime import header_end
@@ -36,29 +38,27 @@ _U32 = 1 << 32
 
 
 class Fields:
-    """The first Subject/From/To/Cc/Date of a message, its Message-ID and what it refers to (References, else
-    In-Reply-To), and derived keys computed on first use."""
+    """The first Subject/From/To/Cc of a message (raw), its Date in seconds, its Message-ID and what it refers to
+    (References, else In-Reply-To). Kept per message by the session layer, so small: equal header values are
+    shared through ``intern`` and the keys derived from them are worked out once per value (``_derived``), not
+    per message (about 0.5 KiB a message, all told)."""
 
-    __slots__ = ("subject", "from_", "to", "cc", "date", "msgid", "refs", "_base", "_reply", "_sent", "_keys")
+    __slots__ = ("subject", "from_", "to", "cc", "sent_at", "msgid", "refs")
 
     def __init__(self, subject: bytes | None, from_: bytes | None, to: bytes | None, cc: bytes | None,
-                 date: bytes | None, msgid: str | None, refs: tuple[str, ...]) -> None:
+                 sent_at: int, msgid: str | None, refs: tuple[str, ...]) -> None:
         self.subject = subject
         self.from_ = from_
         self.to = to
         self.cc = cc
-        self.date = date
+        self.sent_at = sent_at
         self.msgid = msgid
         self.refs = refs
-        self._base: str | None = None
-        self._reply = False
-        self._sent: int | None = None
-        self._keys: dict[str, str] | None = None
 
     @classmethod
-    def parse(cls, header: bytes, intern: dict[str, str] | None = None) -> Fields:
-        """From a header block (the first blank line and what follows may be there or not). Message IDs go
-        through ``intern`` when given, so a mailbox's references share their strings."""
+    def parse(cls, header: bytes, intern: dict[Any, Any] | None = None) -> Fields:
+        """From a header block (the first blank line and what follows may be there or not). Values and message
+        IDs go through ``intern`` when given, so a mailbox's messages share equal ones."""
         first: dict[bytes, bytes] = {}
         block = header[: header_end(header, 0, len(header))]
         for m in _FIELD.finditer(block):  # header_values' reading, for these fields only
@@ -71,35 +71,46 @@ class Fields:
         refs = message_ids(first[b"references"]) if b"references" in first else []
         if not refs and b"in-reply-to" in first:  # Dovecot: In-Reply-To only without usable References
             refs = message_ids(first[b"in-reply-to"])[:1]
+        sent = parse_date(first[b"date"]) if b"date" in first else 0
+        values = [first.get(b"subject"), first.get(b"from"), first.get(b"to"), first.get(b"cc")]
         if intern is not None:
             msgid = None if msgid is None else intern.setdefault(msgid, msgid)
             refs = [intern.setdefault(r, r) for r in refs]
-        return cls(first.get(b"subject"), first.get(b"from"), first.get(b"to"), first.get(b"cc"),
-                   first.get(b"date"), msgid, tuple(refs))
+            values = [None if v is None else intern.setdefault(v, v) for v in values]
+        return cls(values[0], values[1], values[2], values[3], sent, msgid, tuple(refs))
 
     def base_subject(self) -> tuple[str, bool]:
         """(RFC 5256 base subject, whether the subject said Re/Fwd); ("", False) without a Subject."""
-        if self._base is None:
-            self._base, self._reply = base_subject(self.subject) if self.subject is not None else ("", False)
-        return self._base, self._reply
+        return _base_subject(self.subject) if self.subject is not None else ("", False)
 
     def address_key(self, kind: str) -> str:
-        """The SORT key FROM, TO, CC (the first local part) or DISPLAYFROM, DISPLAYTO, worked out once."""
-        keys = self._keys
-        if keys is None:
-            keys = self._keys = {}
-        found = keys.get(kind)
-        if found is None:
-            value = {"FROM": self.from_, "TO": self.to, "CC": self.cc, "DISPLAYFROM": self.from_,
-                     "DISPLAYTO": self.to}[kind]
-            found = keys[kind] = display_key(value) if kind.startswith("DISPLAY") else mailbox_key(value)
-        return found
+        """The SORT key FROM, TO, CC (the first local part) or DISPLAYFROM, DISPLAYTO."""
+        if kind == "FROM":
+            return _mailbox_key(self.from_)
+        if kind == "TO":
+            return _mailbox_key(self.to)
+        if kind == "CC":
+            return _mailbox_key(self.cc)
+        return _display_key(self.from_ if kind == "DISPLAYFROM" else self.to)
 
     def sent(self) -> int:
         """The Date header in seconds (Dovecot's 32-bit value), 0 when there is none that reads."""
-        if self._sent is None:
-            self._sent = parse_date(self.date) if self.date is not None else 0
-        return self._sent
+        return self.sent_at
+
+
+# the keys derived from a header value, once per value (agents write the same From, Re: subjects repeat)
+_DERIVED = 65536
+_base_subject = lru_cache(maxsize=_DERIVED)(base_subject)
+
+
+@lru_cache(maxsize=_DERIVED)
+def _mailbox_key(value: bytes | None) -> str:
+    return mailbox_key(value)
+
+
+@lru_cache(maxsize=_DERIVED)
+def _display_key(value: bytes | None) -> str:
+    return display_key(value)
 
 
 def sent_or_arrival(fields: Fields, internal: int) -> int:

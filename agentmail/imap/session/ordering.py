@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from weakref import WeakKeyDictionary
 
 from ..message.sort import SortItem, needs_fields, sort_items
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .backend import Backend
 
 EXPUNGED = "EXPUNGEISSUED"
-NO_FIELDS = Fields(None, None, None, None, None, None, ())  # a message whose header cannot be read
+NO_FIELDS = Fields(None, None, None, None, 0, None, ())  # a message whose header cannot be read
 
 
 class Session(Protocol):
@@ -57,10 +57,10 @@ class FieldCache:
 
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
-        self.boxes: OrderedDict[tuple[str, str, int], tuple[dict[int, Fields], dict[str, str]]] = OrderedDict()
+        self.boxes: OrderedDict[tuple[str, str, int], tuple[dict[int, Fields], dict[Any, Any]]] = OrderedDict()
 
-    def mailbox(self, account: str, name: str, uidvalidity: int) -> tuple[dict[int, Fields], dict[str, str]]:
-        """(fields by UID, the message IDs shared among them) of one mailbox."""
+    def mailbox(self, account: str, name: str, uidvalidity: int) -> tuple[dict[int, Fields], dict[Any, Any]]:
+        """(fields by UID, the values and message IDs shared among them) of one mailbox."""
         key = (account, name, uidvalidity)
         found = self.boxes.get(key)
         if found is None:
