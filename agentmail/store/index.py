@@ -64,6 +64,14 @@ def message_key(headers: dict[str, str], base: str) -> str:
     return hashlib.sha256(os.fsencode(base)).hexdigest()[:32]  # a non-UTF-8 name is bytes on disk
 
 
+def busy_wait() -> float:
+    """BUSY_WAIT, or AGENTMAIL_LOCK_WAIT (what a writer waits for a busy lock) when that is shorter."""
+    try:
+        return max(0.0, min(BUSY_WAIT, float(os.environ.get("AGENTMAIL_LOCK_WAIT", BUSY_WAIT))))
+    except ValueError:
+        return BUSY_WAIT
+
+
 def db_path(cfg: Config, account: str) -> str:
     return cfg.path("cache", f"{account}.index.sqlite")
 
@@ -117,7 +125,7 @@ class Index:
 
         if not os.path.isdir(os.path.dirname(path)):
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        db = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(path, timeout=busy_wait(), isolation_level=None, check_same_thread=False)
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA:
