@@ -136,10 +136,10 @@ class Watch:
                     self.created[wd].append(os.fsdecode(name))
 
     def take_created(self) -> list[str]:
-        names = [n for names in self.created.values() for n in names]
+        taken = [n for names in self.created.values() for n in names]
         for names in self.created.values():
             names.clear()
-        return names
+        return taken
 
     def close(self) -> None:
         for fd in (self.fd, self.pidfd):
