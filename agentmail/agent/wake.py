@@ -67,9 +67,9 @@ def enabled(cfg: Config, env: dict[str, str] | None = None) -> str | None:
     """None when waking is on; else why it is off (config.json `wake`, or AGENTMAIL_WAKE in the session)."""
     value = (os.environ if env is None else env).get(ENV, "").strip().lower()
     if value in OFF_VALUES:
-        return f"waking is off ({ENV}={value})"
+        return f"waking is off: {ENV}={value}"
     if cfg.wake == "off":
-        return "waking is off (config.json)"
+        return "waking is off in config.json"
     return None
 
 
@@ -258,5 +258,5 @@ def awake(cfg: Config, name: str, info: dict[str, Any], viewer: str | None = Non
 
     state = session_state(cfg, info)
     if state["wakeable"] and viewer and viewer != name and not budget_left(cfg, name, viewer):
-        state.update(wakeable=False, why=f"your wake budget for it is spent ({cfg.wake_budget_pair} an hour)")
+        state.update(wakeable=False, why=f"your wake budget for it is spent, {cfg.wake_budget_pair} an hour")
     return state

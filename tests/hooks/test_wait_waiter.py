@@ -168,7 +168,7 @@ def test_waking_off_per_session_or_for_the_store(store: Store, sessions: Session
     assert waiter.result() == 0 and waiter.stderr == ""
     assert claim(store, me.session_id)["state"] == "off"
     assert store.maildir("frontend") != []  # left for the next prompt
-    expected = "waking is off (AGENTMAIL_WAKE=off)" if how == "env" else "waking is off (config.json)"
+    expected = "waking is off: AGENTMAIL_WAKE=off" if how == "env" else "waking is off in config.json"
     assert claim(store, me.session_id)["why"] == expected
 
 
