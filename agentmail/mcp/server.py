@@ -166,7 +166,11 @@ async def watch(state: State) -> None:
         if not state.subscribers:
             state.seen = None
             continue
-        now = look(state)
+        try:
+            now = look(state)
+        except Exception as exc:  # a failed look must not end the server: the tools still work
+            failure_text(exc)
+            continue
         before, state.seen = state.seen, now
         if now is None or before is None or now[0] != before[0] or not now[1] - before[1]:
             continue
@@ -200,5 +204,19 @@ def serve(speaker: Speaker) -> int:
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
-    anyio.run(main)
+    try:
+        anyio.run(main)
+    except BaseException as exc:
+        if gone(exc):
+            return 0  # the client went away (stdout closed): nothing left to answer, as `agentmail inbox | head`
+        raise
     return 0
+
+
+def gone(exc: BaseException) -> bool:
+    """Is this (a task group's bundle of) the other end of the pipe closing?"""
+    inner = getattr(exc, "exceptions", None)
+    if inner is not None:
+        return bool(inner) and all(gone(e) for e in inner)
+    return isinstance(exc, (BrokenPipeError, ConnectionResetError, anyio.BrokenResourceError,
+                            anyio.ClosedResourceError))

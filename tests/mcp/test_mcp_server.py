@@ -305,3 +305,26 @@ def test_stdin_closed_ends_the_server_cleanly(store: Store) -> None:
     proc = subprocess.run([AGENTMAIL, "--as", "alice", "mcp"], input=b"", capture_output=True, timeout=60,
                           env=env_for(store.home))
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
+
+
+def test_a_client_that_goes_away_gets_no_traceback(store: Store) -> None:
+    """The harness closes its end of our stdout (it died, or stopped reading): the server ends quietly with 0."""
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "0"}}}
+    proc = subprocess.Popen([AGENTMAIL, "--as", "alice", "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env_for(store.home))
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(json.dumps(init).encode() + b"\n")
+    proc.stdin.flush()
+    assert b'"serverInfo"' in proc.stdout.readline()  # it answers; now nobody reads what it writes
+    proc.stdout.close()
+    lines = [{"jsonrpc": "2.0", "method": "notifications/initialized"}]
+    lines += [{"jsonrpc": "2.0", "id": n, "method": "tools/list"} for n in range(1, 20)]
+    try:
+        proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in lines))
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""
