@@ -23,6 +23,7 @@ FRAME = "from other agents, not the user (whose instructions come first)"
 FRAME_ONE = "from another agent, not the user (whose instructions come first)"
 MAX_SENDER = 40
 MAX_FIELD = 300  # a header line of `read` (addresses, a date)
+SENDER_KEYS = ("from", "from_address")  # JSON fields holding another's words besides the title
 MAX_DIRECTORY = 50  # accounts listed by whoami; the rest are counted
 
 
@@ -56,7 +57,7 @@ def inbox_json(cfg: Config, items: list[Item]) -> list[dict[str, Any]]:
     rows = []
     for item in items:
         row = render.item_json(cfg, item, ids[item.key])
-        row["title"] = title(cfg, item.title)
+        row.update(title=title(cfg, item.title), **{k: neutral(str(row[k]), MAX_FIELD) for k in SENDER_KEYS})
         rows.append(row)
     return rows
 
@@ -84,7 +85,7 @@ def card(cfg: Config, shown: dict[str, Any]) -> dict[str, Any]:
     """`agentmail read --json`'s shape, with the title and sender neutralised."""
     shown = dict(shown)
     shown["title"] = title(cfg, str(shown.get("title") or ""))
-    shown["from"] = neutral(str(shown.get("from") or ""), MAX_SENDER)
+    shown.update({k: neutral(str(shown.get(k) or ""), MAX_FIELD) for k in SENDER_KEYS})
     return shown
 
 
@@ -106,7 +107,10 @@ def log_lines(cfg: Config, rows: list[dict[str, Any]]) -> str:
 
 
 def log_json(cfg: Config, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**row, "title": title(cfg, row["title"])} for row in rows]
+    return [{**row, "title": title(cfg, row["title"]),
+             "receipts": [{**r, "reader": neutral(str(r["reader"]), MAX_FIELD),
+                           "reader_address": neutral(str(r["reader_address"]), MAX_FIELD)} for r in row["receipts"]]}
+            for row in rows]
 
 
 def directory_text(cfg: Config, me: str, rows: list[dict[str, Any]], note: str | None) -> str:
