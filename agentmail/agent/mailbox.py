@@ -214,7 +214,8 @@ def listing(cfg: Config, account: str, folder: str = "INBOX", limit: int = 20) -
 def scan_listing(cfg: Config, account: str, folder: str = "INBOX", limit: int = 20) -> list[Item]:
     """`listing` without the index: every name of the folder listed and sorted."""
     box = folder_box(cfg, account, folder)
-    entries = sorted(box.entries(), key=lambda e: (name_time(e[1]), e[1]), reverse=True)
+    # newest first; ties (the same microsecond) by base name, as the index orders them
+    entries = sorted(box.entries(), key=lambda e: (name_time(e[1]), split_name(e[1])[0]), reverse=True)
     cap = read_cap(cfg.max_message)
     items: list[Item] = []
     while entries and len(items) < limit:  # what turns out gone or odd does not count towards the limit

@@ -17,7 +17,7 @@ import os
 import time
 
 from . import changelog
-from .maildir import Maildir, name_time, split_name
+from .maildir import INFO_SEP, Maildir, name_time, split_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ..config import Config
 
-SCHEMA = 1
+SCHEMA = 2
 HEAD_BYTES = 16384  # how much of a file is read for its headers (listings, keys)
 CHECK_AFTER = 3600.0  # seconds: list a folder again now and then anyway (what a same-tick foreign change could hide)
 BUSY_WAIT = 10.0  # seconds to wait for another process updating the index before doing without it
@@ -38,10 +38,10 @@ NOT_A_MESSAGE = ""  # the key of a file that cannot be read as a message (skippe
 TABLES = """
 CREATE TABLE folder(name TEXT PRIMARY KEY, cursor TEXT NOT NULL, new TEXT NOT NULL, cur TEXT NOT NULL,
                     checked REAL NOT NULL);
-CREATE TABLE msg(folder TEXT NOT NULL, base BLOB NOT NULL, sub TEXT NOT NULL, name BLOB NOT NULL, key TEXT,
+CREATE TABLE msg(folder TEXT NOT NULL, base BLOB NOT NULL, sub TEXT NOT NULL, info BLOB, key TEXT,
                  time REAL NOT NULL, PRIMARY KEY(folder, base)) WITHOUT ROWID;
 CREATE INDEX msg_key ON msg(key);
-CREATE INDEX msg_time ON msg(folder, time, name);
+CREATE INDEX msg_time ON msg(folder, time);
 CREATE TABLE receipt(folder TEXT NOT NULL, base BLOB NOT NULL, orig TEXT NOT NULL, reader TEXT NOT NULL,
                      disposition TEXT NOT NULL, PRIMARY KEY(folder, base)) WITHOUT ROWID;
 CREATE INDEX receipt_orig ON receipt(orig);
@@ -85,6 +85,16 @@ def _errors() -> tuple[type[Exception], ...]:
 
 def _b(name: str) -> bytes:
     return os.fsencode(name)
+
+
+def _split(name: str) -> tuple[bytes, bytes | None]:
+    """A file name as (base, info): the info (flags) is None when the name has no `:2,` part."""
+    base, sep, info = name.partition(INFO_SEP)
+    return _b(base), (_b(info) if sep else None)
+
+
+def _name(base: bytes, info: bytes | None) -> str:
+    return _s(base) + ("" if info is None else INFO_SEP + _s(info))
 
 
 def _s(blob: bytes) -> str:
@@ -191,15 +201,15 @@ class Index:
         self._fill_keys(folder, box)
 
     def _upsert(self, folder: str, sub: str, name: str) -> None:
-        base = split_name(name)[0]
-        self.db.execute("INSERT INTO msg(folder, base, sub, name, key, time) VALUES(?, ?, ?, ?, NULL, ?) "
-                        "ON CONFLICT(folder, base) DO UPDATE SET sub=excluded.sub, name=excluded.name",
-                        (folder, _b(base), sub, _b(name), name_time(base)))
+        base, info = _split(name)
+        self.db.execute("INSERT INTO msg(folder, base, sub, info, key, time) VALUES(?, ?, ?, ?, NULL, ?) "
+                        "ON CONFLICT(folder, base) DO UPDATE SET sub=excluded.sub, info=excluded.info",
+                        (folder, base, sub, info, name_time(split_name(name)[0])))
 
     def _delete(self, folder: str, sub: str, name: str) -> None:
         # only if the row still says so: a rename in the same step (new/ -> cur/, a flag change) updated it
-        self.db.execute("DELETE FROM msg WHERE folder=? AND base=? AND sub=? AND name=?",
-                        (folder, _b(split_name(name)[0]), sub, _b(name)))
+        base, info = _split(name)
+        self.db.execute("DELETE FROM msg WHERE folder=? AND base=? AND sub=? AND info IS ?", (folder, base, sub, info))
 
     def _apply(self, folder: str, ops: list[tuple[str, str, str]]) -> None:
         """One log line: additions first, then removals that the additions did not already turn into renames."""
@@ -215,8 +225,8 @@ class Index:
         from new/ to cur/ keeps its row and key)."""
         gone: list[tuple[str, str]] = []
         for sub, names in listed.items():
-            known = {_s(base): _s(name) for base, name in
-                     self.db.execute("SELECT base, name FROM msg WHERE folder=? AND sub=?", (folder, sub))}
+            known = {_s(base): _name(base, info) for base, info in
+                     self.db.execute("SELECT base, info FROM msg WHERE folder=? AND sub=?", (folder, sub))}
             present = set()
             for name in names:
                 base = split_name(name)[0]
@@ -235,10 +245,10 @@ class Index:
         from ..format.card import read_headers
         from .msgfile import NotAMessage, read_head, read_message
 
-        todo = self.db.execute("SELECT base, sub, name FROM msg INDEXED BY msg_key WHERE key IS NULL AND folder=?",
+        todo = self.db.execute("SELECT base, sub, info FROM msg INDEXED BY msg_key WHERE key IS NULL AND folder=?",
                                (folder,)).fetchall()
-        for base, sub, name in todo:
-            path = box.file(sub, _s(name))
+        for base, sub, info in todo:
+            path = box.file(sub, _name(base, info))
             try:
                 if folder == RECEIPTS:
                     data = read_message(path, self.cap)
@@ -270,31 +280,30 @@ class Index:
     def newest(self, folder: str, limit: int, offset: int = 0) -> list[tuple[str, str]]:
         """(subdir, file name) of the `limit` newest messages after the first `offset`, newest first."""
         try:
-            rows = self.db.execute("SELECT sub, name FROM msg INDEXED BY msg_time WHERE folder=? "
-                                   "ORDER BY time DESC, name DESC LIMIT ? OFFSET ?", (folder, limit, offset)).fetchall()
+            rows = self.db.execute("SELECT sub, base, info FROM msg INDEXED BY msg_time WHERE folder=? "
+                                   "ORDER BY time DESC, base DESC LIMIT ? OFFSET ?", (folder, limit, offset)).fetchall()
         except _errors() as exc:
             raise IndexUnavailable(str(exc)) from None
-        return [(sub, _s(name)) for sub, name in rows]
+        return [(sub, _name(base, info)) for sub, base, info in rows]
 
     def rows(self, folder: str) -> list[tuple[str, str, str | None]]:
         """(subdir, file name, key) of every message of `folder` the index knows (for checks and tests)."""
         try:
-            rows = self.db.execute("SELECT sub, name, key FROM msg WHERE folder=? ORDER BY sub, name",
-                                   (folder,)).fetchall()
+            rows = self.db.execute("SELECT sub, base, info, key FROM msg WHERE folder=?", (folder,)).fetchall()
         except _errors() as exc:
             raise IndexUnavailable(str(exc)) from None
-        return [(sub, _s(name), key) for sub, name, key in rows]
+        return sorted((sub, _name(base, info), key) for sub, base, info, key in rows)
 
     def by_prefix(self, folders: Iterable[str], prefix: str) -> list[tuple[str, str, str, str]]:
         """(folder, subdir, file name, key) of the messages whose key starts with `prefix` (lowercase hex)."""
         wanted = list(folders)
         try:
             rows = self.db.execute(
-                f"SELECT folder, sub, name, key FROM msg INDEXED BY msg_key WHERE key >= ? AND key < ? "
+                f"SELECT folder, sub, base, info, key FROM msg INDEXED BY msg_key WHERE key >= ? AND key < ? "
                 f"AND folder IN ({','.join('?' * len(wanted))})", (prefix, prefix + "g", *wanted)).fetchall()
         except _errors() as exc:
             raise IndexUnavailable(str(exc)) from None
-        return [(folder, sub, _s(name), key) for folder, sub, name, key in rows]
+        return [(folder, sub, _name(base, info), key) for folder, sub, base, info, key in rows]
 
     def receipts_for(self, keys: Iterable[str], folder: str = "Receipts") -> list[tuple[str, str, str, str, str]]:
         """(original key, reader, disposition, subdir, file name) of the receipts in `folder` (kept up to date by
@@ -304,12 +313,12 @@ class Index:
             return []
         try:
             rows = self.db.execute(
-                "SELECT r.orig, r.reader, r.disposition, m.sub, m.name FROM receipt r INDEXED BY receipt_orig "
+                "SELECT r.orig, r.reader, r.disposition, m.sub, m.base, m.info FROM receipt r INDEXED BY receipt_orig "
                 "JOIN msg m ON m.folder=r.folder AND m.base=r.base "
                 f"WHERE r.folder=? AND r.orig IN ({','.join('?' * len(wanted))})", (folder, *wanted)).fetchall()
         except _errors() as exc:
             raise IndexUnavailable(str(exc)) from None
-        return [(orig, reader, disp, sub, _s(name)) for orig, reader, disp, sub, name in rows]
+        return [(orig, reader, disp, sub, _name(base, info)) for orig, reader, disp, sub, base, info in rows]
 
 
 def open_index(cfg: Config, account: str, cap: int, folders: Iterable[str]) -> Index:
