@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AgentmailError, StoreIOError
 from ..store import uidlist
+from ..store.changelog import Change, log_for
 from ..store.dotlock import DotLock
 from ..store.maildir import os_error, split_name
 from .deliver import Delivery, PartialDeliveryError, Staging, box_lock, stage, sync_dir, warn
@@ -141,18 +142,20 @@ def _publish_group(cfg: Config, batch: Batch, box_path: str, items: list[tuple[i
         lock = DotLock(os.path.join(box_path, uidlist.FILENAME))
         lock.acquire()
         try:
-            for (j, _), (account, _, staged, subdir, flags) in zip(items, plan, strict=True):
-                try:
-                    names.append(staged.commit(subdir, flags, sync=False))
-                except AgentmailError as exc:
-                    batch.failed.setdefault(j, exc)
-                    continue
-                linked.append(j)
-                st = batch.stagings[j]
-                if account:
-                    st.result.delivered[account] = (st.folder, names[-1])
-                else:
-                    st.result.sent_copy = ("Sent", names[-1])
+            with Change(plan[0][1], log_for(plan[0][1])) as change:  # caches over the folder follow (changelog.py)
+                for (j, _), (account, _, staged, subdir, flags) in zip(items, plan, strict=True):
+                    try:
+                        names.append(staged.commit(subdir, flags, sync=False))
+                    except AgentmailError as exc:
+                        batch.failed.setdefault(j, exc)
+                        continue
+                    change.add(subdir, names[-1])
+                    linked.append(j)
+                    st = batch.stagings[j]
+                    if account:
+                        st.result.delivered[account] = (st.folder, names[-1])
+                    else:
+                        st.result.sent_copy = ("Sent", names[-1])
             if names:  # the linked files get their UIDs under the same lock, as in delivery._publish
                 try:
                     uidlist.append(plan[0][1], [split_name(n)[0] for n in names], lock=lock)

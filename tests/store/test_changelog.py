@@ -202,3 +202,31 @@ def test_a_log_without_its_header_is_started_again(box: Maildir, log: str) -> No
     assert follow(box, log, known).listed == {}
     deliver(box, log, 1)
     assert follow(box, log, known).listed == {}
+
+
+@pytest.mark.parametrize("path", ["deliver", "group commit"])
+def test_deliveries_are_logged(tmp_path: Path, path: str) -> None:
+    """Every delivery path (the CLI's deliver(), agentmail serve's batches) logs what it links, into the inbox and
+    into the sender's Sent: caches follow without listing either folder."""
+    from agentmail.delivery.deliver import deliver
+    from agentmail.delivery.group_commit import Syncer, deliver_many
+    from agentmail.store import registry
+    from tests.support.store import make_store
+
+    store = make_store(tmp_path / "home")
+    cfg = store.cfg
+    boxes = [registry.mailbox(cfg, "alice"), registry.mailbox(cfg, "bob", "Sent")]
+    known = [fresh(box, changelog.log_for(box) or "") for box in boxes]
+    data = [b"From: bob@agents.localhost\nTo: alice@agents.localhost\nSubject: %d\nMessage-ID: <%d@x>\n\nhi\n" % (n, n)
+            for n in range(3)]
+    if path == "deliver":
+        for message in data:
+            deliver(cfg, message, ["alice"], sender="bob")
+    else:
+        jobs = [{"data": m, "recipients": ["alice"], "sender": "bob", "via": "smtp"} for m in data]
+        assert all(not isinstance(r, Exception) for r in deliver_many(cfg, jobs, Syncer(str(store.home))))
+    for box, cache, sub in zip(boxes, known, ("new", "cur"), strict=True):
+        later = follow(box, changelog.log_for(box) or "", cache)
+        assert later.listed == {}
+        assert sorted(name for line in later.lines for _, _, name in line) == sorted(os.listdir(
+            os.path.join(box.path, sub)))
