@@ -183,9 +183,13 @@ class Index:
         db = self.db
         row = db.execute("SELECT cursor, new, cur, checked FROM folder WHERE name=?", (folder,)).fetchone()
         now = time.time()
-        if row is None or not box.exists():
+        exists = box.exists()
+        if row is None or not exists:  # (again) from nothing
             db.execute("DELETE FROM msg WHERE folder=?", (folder,))
             db.execute("DELETE FROM receipt WHERE folder=?", (folder,))
+            db.execute("DELETE FROM folder WHERE name=?", (folder,))
+            if not exists:
+                return  # no such folder: nothing in it, and no log to keep
             row = ("", changelog.MISSING, changelog.MISSING, 0.0)
         cursor, new, cur, checked = row
         relist = changelog.SUBS if now - checked > CHECK_AFTER else ()

@@ -173,3 +173,19 @@ def test_a_locked_index_or_log_is_done_without(script, accounts, home: Path) -> 
     # the changes made while the log was locked went unlogged: the caches notice and catch up
     assert lines(script("--as", "bob", "inbox")) == []
     assert "second" in script("--as", "bob", "read", second).ok().out
+
+
+def test_folders_that_are_gone_or_come_back(am, accounts, home: Path) -> None:
+    accounts("alice", "bob")
+    first = sent_id(am("--as", "alice", "send", "bob", "first", "hello"))
+    am("--as", "bob", "read", first).ok()
+    shutil.rmtree(home / "maildirs" / "bob" / ".Archive")  # a folder removed by a mail client
+    (home / "cache" / "bob.Archive.log").unlink()
+    assert "first" in am("--as", "bob", "read", first).ok().out
+    assert not (home / "cache" / "bob.Archive.log").exists()  # nothing kept for a folder that is not there
+    am("--as", "bob", "clerk", "file", first).ok()  # into Todo
+    shutil.copytree(home / "maildirs" / "bob" / ".Todo", home / "maildirs" / "bob" / ".Archive")  # it comes back
+    found = json.loads(am("--as", "bob", "inbox", "--all", "--folder", "Archive", "--json").ok().out)
+    assert [c["title"] for c in found] == ["first"]
+    # in Todo and in Archive now: one message (one key), found in Todo, searched first (as by a listing)
+    assert json.loads(am("--as", "bob", "read", first, "--json").ok().out)["folder"] == "Todo"
