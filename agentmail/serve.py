@@ -1,17 +1,18 @@
-"""`agentmail serve`: one asyncio process running the listeners (SMTP and IMAP).
+"""`agentmail serve`: one asyncio process running the listeners (SMTP, IMAP and the web view).
 
 Lifecycle:
 - one server per store: `run/serve.lock` is held with flock(2) for the whole life of the process, so a crashed
   server (whose `run/serve.json` is left behind) never blocks a restart, and a second `serve` fails with exit 69,
   naming the running server's pid and ports;
 - every listener binds (port 0 = a free port), then `run/serve.json` ({pid, host, imap_port, smtp_port,
-  started_at}, see agent/server_info.py) is written atomically for `agentmail login-info` and tests;
+  web_port, started_at}, see agent/server_info.py) is written atomically for `agentmail login-info` and tests;
 - SIGINT/SIGTERM: stop accepting, let transactions in progress finish (a 250 is only sent once a message is
   fsynced), close the rest with 421, remove `run/serve.json`, exit 0.
 
 Adding a listener: a `Listener(name, port_key, port, start)` whose `start(ctx, host, port)` returns a started
 `asyncio.Server` (and optionally registers a shutdown step with `ctx.on_shutdown`), listed in `build_listeners`.
-The listeners know nothing of this module: it starts them (start_smtp, start_imap), so nothing imports upwards.
+The listeners know nothing of this module: it starts them (start_smtp, start_imap, start_web), so nothing imports
+upwards.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import asyncio
 import contextlib
 import errno
 import fcntl
-import ipaddress
 import logging
 import os
 import signal
@@ -31,8 +31,16 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .agent.server_info import DEFAULT_HOST, DEFAULT_IMAP_PORT, DEFAULT_SMTP_PORT, run_file
-from .errors import ConfigError, UnavailableError, UsageError
+from .agent.server_info import (
+    DEFAULT_HOST,
+    DEFAULT_IMAP_PORT,
+    DEFAULT_SMTP_PORT,
+    DEFAULT_WEB_PORT,
+    is_loopback,
+    run_file,
+    web_login,
+)
+from .errors import AgentmailError, ConfigError, UnavailableError, UsageError
 from .store import registry
 
 if TYPE_CHECKING:
@@ -95,17 +103,21 @@ async def start_imap(ctx: ServeContext, host: str, port: int) -> asyncio.Abstrac
     return await server.start(host, port)
 
 
-def build_listeners(smtp_port: int, imap_port: int) -> list[Listener]:
-    return [Listener("SMTP", "smtp_port", smtp_port, start_smtp), Listener("IMAP", "imap_port", imap_port, start_imap)]
+async def start_web(ctx: ServeContext, host: str, port: int) -> asyncio.AbstractServer:
+    from .web.service import WebService
+
+    service = WebService(ctx.cfg, ctx.executor, ctx.tls_context, ctx.remote, verbose=ctx.verbose)
+    ctx.on_shutdown(service.shutdown)
+    return await service.start(host, port)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def build_listeners(smtp_port: int, imap_port: int, web_port: int | None = DEFAULT_WEB_PORT) -> list[Listener]:
+    """The listeners to start; `web_port=None` leaves the web view out."""
+    listeners = [Listener("SMTP", "smtp_port", smtp_port, start_smtp),
+                 Listener("IMAP", "imap_port", imap_port, start_imap)]
+    if web_port is not None:
+        listeners.append(Listener("Web", "web_port", web_port, start_web))
+    return listeners
 
 
 def tls_context_for(cert: str | None, key: str | None) -> ssl.SSLContext | None:
@@ -165,7 +177,7 @@ class RunLock:
 def already_running(cfg: Config) -> str:
     info = registry.read_json(run_file(cfg)) or {}
     ports = ", ".join(f"{k.split('_')[0].upper()} {info.get('host', DEFAULT_HOST)}:{info[k]}"
-                      for k in ("smtp_port", "imap_port") if isinstance(info.get(k), int))
+                      for k in ("smtp_port", "imap_port", "web_port") if isinstance(info.get(k), int))
     pid = info.get("pid", "unknown")
     return (f"agentmail serve is already running for {cfg.home} (pid {pid}{'; ' + ports if ports else ''}); "
             "stop it first, or use `agentmail login-info` to connect to it")
@@ -233,13 +245,21 @@ def banner(cfg: Config, info: dict[str, Any], remote: bool) -> str:
         lines.append(f"  IMAP  {host}:{info['imap_port']}")
     else:
         lines.append("  IMAP  not available in this version yet")
+    if "web_port" in info:
+        try:
+            url = web_login(cfg, info, "human")["login_url"]
+        except AgentmailError as exc:
+            url = f"(no login link: {exc})"
+        lines.append(f"  Web   {url}")
+        lines.append("        (that link signs a browser in once, within 10 minutes; a new one: "
+                     "`agentmail login-info --json`)")
     lines.append("  mail client settings (user, password): `agentmail login-info [NAME]`; stop with Ctrl-C")
     return "\n".join(lines)
 
 
 def serve(cfg: Config, host: str = DEFAULT_HOST, smtp_port: int = DEFAULT_SMTP_PORT,
-          imap_port: int = DEFAULT_IMAP_PORT, *, allow_remote: bool = False, tls_cert: str | None = None,
-          tls_key: str | None = None, verbose: int = 0) -> int:
+          imap_port: int = DEFAULT_IMAP_PORT, *, web_port: int | None = DEFAULT_WEB_PORT, allow_remote: bool = False,
+          tls_cert: str | None = None, tls_key: str | None = None, verbose: int = 0) -> int:
     """Run the server in the foreground until SIGINT/SIGTERM; returns the exit code (0 on a clean stop)."""
     tls = tls_context_for(tls_cert, tls_key)
     remote = check_bind(host, allow_remote, tls)
@@ -254,7 +274,7 @@ def serve(cfg: Config, host: str = DEFAULT_HOST, smtp_port: int = DEFAULT_SMTP_P
         def ready(info: dict[str, Any]) -> None:
             print(banner(cfg, info, remote), file=sys.stderr, flush=True)
 
-        asyncio.run(run(ctx, build_listeners(smtp_port, imap_port), ready))
+        asyncio.run(run(ctx, build_listeners(smtp_port, imap_port, web_port), ready))
     finally:
         lock.release()
     log.info("stopped after %.0f s", time.monotonic() - started)

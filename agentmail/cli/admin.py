@@ -16,7 +16,7 @@ from .app import Ctx, emit_json, out, pass_ctx
 def login_info(c: Ctx, name: str | None, as_json: bool) -> None:
     """IMAP/SMTP host, ports, user and password for a mail client (default: the human account)."""
     from ..agent.identity import no_such_account
-    from ..agent.server_info import server_info
+    from ..agent.server_info import server_info, web_login
     from ..format.address import normalize_name
     from ..store import passwd, registry
 
@@ -30,6 +30,7 @@ def login_info(c: Ctx, name: str | None, as_json: bool) -> None:
         "user": real, "address": c.cfg.address(real), "password": passwd.password_for(c.cfg, real),
         "imap": {"host": info["host"], "port": info["imap_port"]},
         "smtp": {"host": info["host"], "port": info["smtp_port"]},
+        "web": web_login(c.cfg, info, real),
         "running": info["running"],
     }
     if as_json:
@@ -41,6 +42,7 @@ def login_info(c: Ctx, name: str | None, as_json: bool) -> None:
         f"user      {real}\n"
         f"password  {data['password']}\n"
         f"address   {data['address']}\n"
+        f"web       {data['web']['login_url'] or 'the web view is for the human account only'}\n"
         f"server    {state}")
 
 

@@ -58,14 +58,15 @@ class Serve:
     @classmethod
     def start(cls: type[S], store: Store, *args: str, timeout: float = 15, prefix: Sequence[str] = (),
               log_path: Path | None = None) -> S:
-        """`agentmail serve --smtp-port 0 --imap-port 0 ARGS`, once its run/serve.json names its pid.
+        """`agentmail serve --smtp-port 0 --imap-port 0 --web-port 0 ARGS`, once its run/serve.json names its pid.
 
         `prefix` runs it under another program (strace): the server is then that program's child. The log goes to
         `log_path`, by default a file in the store (give another place when the store's disk is to be filled)."""
         run_file = store.home / "run" / "serve.json"
         log_path = log_path or store.home / f"serve-{uuid.uuid4().hex[:6]}.log"
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen([*prefix, AGENTMAIL, "serve", "--smtp-port", "0", "--imap-port", "0", *args],
+            ports = ["--smtp-port", "0", "--imap-port", "0", "--web-port", "0"]
+            proc = subprocess.Popen([*prefix, AGENTMAIL, "serve", *ports, *args],
                                     env=env_for(store.home), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
