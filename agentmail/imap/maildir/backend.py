@@ -2,7 +2,9 @@
 
 - Mailbox names map to Maildirs through ``folders.Namespace`` (an agent sees only its own
   folders; ``human`` also sees ``Agents/<name>/...`` read-only).
-- Each Maildir has a ``MailboxCache`` (mailcache.py) that re-checks with two stats.
+- Each Maildir has a ``MailboxCache`` (mailcache.py): a look at an unchanged mailbox is a few stats, new mail
+  costs what is new. The changes made here (new/ -> cur/, flags, expunges, APPEND, COPY) go into the cache as they
+  are made, never through a listing of the folder.
 - Writes use the store's primitives the way delivery does: a file is staged in ``tmp/``, then
   linked into ``cur/`` and given its UID while ``dovecot-uidlist.lock`` is held, so Dovecot or
   another agentmail process can never see it without a UID (or give it a second one).
@@ -43,6 +45,7 @@ from .mailcache import Entry, MailboxCache, odd_mailbox
 log = logging.getLogger("agentmail.imap")
 
 MAX_CACHES = 512
+MAX_PLACES = 4096  # resolved mailbox names kept (folders.Namespace.place is pure: name -> directory)
 EXPUNGED = "EXPUNGEISSUED"  # RFC 5530
 
 
@@ -65,6 +68,18 @@ class MaildirBackend:
         self._ro: dict[str, tuple[MailboxState, MailboxState]] = {}
         self.budget = Budget()  # cached envelopes across all mailboxes
         self.cap = read_cap(cfg.max_message)  # no message file is read past this
+        self._places: dict[tuple[str, str], Place] = {}
+
+    def _place(self, account: str, mailbox: str) -> Place:
+        """``ns.place``, remembered: every command resolves its mailbox name, a NOOP twice."""
+        key = (account, mailbox)
+        found = self._places.get(key)
+        if found is None:
+            found = self.ns.place(account, mailbox)
+            if len(self._places) >= MAX_PLACES:
+                self._places.clear()
+            self._places[key] = found
+        return found
 
     # ------------------------------------------------------------------ helpers
     def _cache(self, path: str) -> MailboxCache:
@@ -101,8 +116,10 @@ class MaildirBackend:
             raise odd_mailbox()
         return box
 
-    def _publish(self, box: Maildir, items: list[tuple[Staged, str]]) -> list[int]:
-        """Link staged files into cur/ and record their UIDs, under the uidlist lock (as delivery._publish).
+    def _publish(self, box: Maildir, items: list[tuple[Staged, str]], cache: MailboxCache,
+                 dates: list[float | None] | None = None) -> list[int]:
+        """Link staged files into cur/ and record their UIDs, under the uidlist lock (as delivery._publish), and
+        into ``cache`` at once (no listing of the folder follows).
 
         Returns [] when the messages are stored but their UIDs could not be recorded: answering NO then would make
         the client APPEND (or COPY) them again, a duplicate. The next scan gives them UIDs; the OK goes without
@@ -111,13 +128,20 @@ class MaildirBackend:
         try:
             lock.acquire()
             try:
-                bases = [split_name(staged.commit("cur", info, sync=False))[0] for staged, info in items]
-                fsync_dir(os.path.join(box.path, "cur"))
-                try:
-                    return uidlist.append(box, bases, lock=lock)
-                except (AgentmailError, OSError) as exc:
-                    log.warning("imap: %d message(s) stored in %s without a UID yet: %s", len(bases), box.path, exc)
-                    return []
+                with cache.own("cur") as sure:
+                    names = [staged.commit("cur", info, sync=False) for staged, info in items]
+                    fsync_dir(os.path.join(box.path, "cur"))
+                    bases = [split_name(name)[0] for name in names]
+                    try:
+                        uids = uidlist.append(box, bases, lock=lock)
+                    except (AgentmailError, OSError) as exc:
+                        log.warning("imap: %d message(s) stored in %s without a UID yet: %s", len(bases), box.path,
+                                    exc)
+                        sure[0] = False  # found by the next listing, numbered then
+                        return []
+                    for i, (uid, name) in enumerate(zip(uids, names, strict=True)):
+                        cache.added_by_us(uid, name, dates[i] if dates else None)
+                    return uids
             finally:
                 lock.release()
         except AgentmailError as exc:
@@ -145,7 +169,7 @@ class MaildirBackend:
         return self.ns.mailboxes(account)
 
     def state(self, account: str, mailbox: str) -> MailboxState:
-        place = self.ns.place(account, mailbox)
+        place = self._place(account, mailbox)
         state = self._cache(place.path).refresh()
         if not place.read_only:
             return state
@@ -154,17 +178,42 @@ class MaildirBackend:
             seen = self._ro[place.path] = (state, MailboxState(state.uidvalidity, state.uidnext, state.messages, True))
         return seen[1]
 
-    def is_current(self, account: str, mailbox: str) -> bool:
-        """True when the mailbox's cached state is up to date, so using it cannot trigger a rescan."""
+    def is_current(self, account: str, mailbox: str, limit: int | None = None, moving: bool = False) -> bool:
+        """True when the mailbox's cached state is up to date, so using it cannot trigger a listing (a few
+        stats); with ``moving`` (a read-write SELECT or a NOOP there, which move new/ to cur/), also when nothing
+        waits in new/; with ``limit``, also when it holds at most that many messages."""
         try:
-            return self._cache(self.ns.place(account, mailbox).path).current()
+            place = self._place(account, mailbox)
         except ImapNo:
             return False
+        cache = self._caches.get(place.path)
+        if cache is None or not cache.current():
+            return False
+        if moving and cache.new_uids and not place.read_only:
+            return False
+        return limit is None or len(cache.ordered) <= limit
+
+    def listings(self, account: str, mailbox: str) -> dict[str, int]:
+        """How often the mailbox's directories were listed: {"full": ..., "new": ..., "cur": ...} (for tests and
+        benchmarks: what a command cost in directory reads)."""
+        cache = self._caches.get(self._place(account, mailbox).path)
+        return dict(cache.listings) if cache is not None else {"full": 0, "new": 0, "cur": 0}
+
+    def uidvalidity(self, account: str, mailbox: str) -> tuple[int, bool]:
+        """(UIDVALIDITY, read-only) of an existing mailbox without listing it (COPY and MOVE need no more of
+        their destination): its uidlist header, or the cached state when there is no readable uidlist."""
+        place = self._place(account, mailbox)
+        cache = self._cache(place.path)
+        cache.dir_key()  # NONEXISTENT or CORRUPTION as for any other command
+        value = cache.ul.header_uidvalidity()
+        if not value:
+            value = cache.refresh().uidvalidity
+        return value, place.read_only
 
     def recent(self, account: str, mailbox: str) -> list[int]:
         """UIDs \\Recent in no session yet (RFC 3501 2.3.2): in new/, or come since a session last
         claimed (EXAMINE, STATUS and read-only views count them without claiming)."""
-        place = self.ns.place(account, mailbox)
+        place = self._place(account, mailbox)
         cache = self._cache(place.path)
         cache.refresh()
         return cache.recent_uids()
@@ -172,7 +221,7 @@ class MaildirBackend:
     def claim(self, account: str, mailbox: str) -> tuple[MailboxState, list[int]]:
         """The mailbox is selected read-write: the unclaimed recent messages become \\Recent in the
         calling session only, and new/ moves to cur/ as Dovecot does (never in a read-only view)."""
-        place = self.ns.place(account, mailbox)
+        place = self._place(account, mailbox)
         cache = self._cache(place.path)
         state = cache.refresh()
         if place.read_only:
@@ -181,19 +230,15 @@ class MaildirBackend:
         if not cache.new_count:
             return state, claimed
         box = Maildir(place.path)
-        moved = False
-        for uid, entry in list(cache.by_uid.items()):
-            if entry.sub == "new":
+        with cache.own("new", "cur"):
+            for uid in sorted(cache.new_uids):
+                entry = cache.by_uid[uid]
                 try:
-                    box.set_flags("new", entry.filename, entry.info or "")
+                    name = box.set_flags("new", entry.filename, entry.info or "")
                 except AgentmailError:
-                    continue  # moved by someone else (a hook announcing it); the next scan sees where
-                cache.by_uid[uid] = entry.moved("cur", entry.info or "")
-                moved = True
-        if moved:
-            cache.invalidate()
-            state = cache.refresh()
-        return state, claimed
+                    continue  # moved by someone else (a hook announcing it); the next listing sees where
+                cache.moved_by_us(uid, name)
+        return cache.refresh(), claimed
 
     def _read(self, cache: MailboxCache, uid: int, reader: Callable[[str], bytes]) -> tuple[Entry, bytes]:
         for fresh in (False, True):
@@ -215,16 +260,16 @@ class MaildirBackend:
         return read_header(path, self.cap)
 
     def message(self, account: str, mailbox: str, uid: int) -> bytes:
-        return to_crlf(self._read(self._cache(self.ns.place(account, mailbox).path), uid, self._read_all)[1])
+        return to_crlf(self._read(self._cache(self._place(account, mailbox).path), uid, self._read_all)[1])
 
     def headers(self, account: str, mailbox: str) -> Callable[[int], bytes]:
         """uid -> the header block as served (CRLF), reading each file only up to its blank line."""
-        cache = self._cache(self.ns.place(account, mailbox).path)
+        cache = self._cache(self._place(account, mailbox).path)
         return lambda uid: self._read(cache, uid, self._read_header)[1]
 
     def envelopes(self, account: str, mailbox: str) -> Callable[[int], bytes]:
         """uid -> the encoded ENVELOPE, from the cache (headcache.py) or the header block."""
-        cache = self._cache(self.ns.place(account, mailbox).path)
+        cache = self._cache(self._place(account, mailbox).path)
 
         def envelope(uid: int) -> bytes:
             entry = cache.by_uid.get(uid)
@@ -246,12 +291,12 @@ class MaildirBackend:
         for fresh in (False, True):
             entry = self._entry(cache, uid, fresh)
             info = cache.letters(flags, entry.info or "")
-            try:
-                box.set_flags(entry.sub, entry.filename, info)
-            except AgentmailError:
-                continue
-            cache.by_uid[uid] = entry.moved("cur", info)
-            cache.invalidate()
+            with cache.own(entry.sub, "cur"):
+                try:
+                    name = box.set_flags(entry.sub, entry.filename, info)
+                except AgentmailError:
+                    continue
+                cache.moved_by_us(uid, name)
             return
         raise ImapNo("Message was expunged", EXPUNGED)
 
@@ -267,11 +312,11 @@ class MaildirBackend:
             staged = box.stage(to_lf(message))
         except AgentmailError as exc:
             raise _store_error(exc) from None
+        stamp = None
         if date is not None:  # INTERNALDATE is the file's mtime
             stamp = date.timestamp()
             os.utime(staged.tmp_path, (stamp, stamp))
-        uids = self._publish(box, [(staged, info)])
-        cache.invalidate()
+        uids = self._publish(box, [(staged, info)], cache, [stamp])
         return uids[0] if uids else None
 
     def _stage_copy(self, src: Place, entry: Entry, dest: Maildir) -> Staged:
@@ -308,6 +353,7 @@ class MaildirBackend:
         src_cache, dst_cache = self._cache(src.path), self._cache(dst.path)
         box = self._writable_box(dst_cache)
         items: list[tuple[Staged, str]] = []
+        dates: list[float | None] = []  # INTERNALDATE travels with the copy (a hard link shares the mtime)
         try:
             for uid in uids:
                 for fresh in (False, True):
@@ -320,15 +366,14 @@ class MaildirBackend:
                 else:
                     raise ImapNo("Some of the messages no longer exist", EXPUNGED)
                 # keyword letters are per folder: translate through the flags
-                flags = src_cache.flagset(entry.info or "", src_cache.keyword_table)
+                flags = src_cache.flagset(entry.info or "")
                 items.append((staged, dst_cache.letters(flags, entry.info or "")))
+                dates.append(entry.mtime)
         except BaseException:
             for staged, _ in items:
                 staged.abort()
             raise
-        new = self._publish(box, items)
-        dst_cache.invalidate()
-        return new
+        return self._publish(box, items, dst_cache, dates)
 
     def move(self, account: str, mailbox: str, uids: Sequence[int], dest: str) -> list[int]:
         self.ns.writable(account, mailbox)
@@ -345,16 +390,15 @@ class MaildirBackend:
                     entry = self._entry(cache, uid, fresh)
                 except ImapNo:
                     break  # already gone
-                try:
-                    os.unlink(os.path.join(place.path, entry.sub, entry.filename))
-                except FileNotFoundError:
-                    continue
-                except OSError as exc:
-                    raise ImapNo(f"Cannot expunge: {exc.strerror}", "SERVERBUG") from None
-                cache.by_uid.pop(uid, None)
-                cache.by_base.pop(entry.base, None)
+                with cache.own(entry.sub):
+                    try:
+                        os.unlink(os.path.join(place.path, entry.sub, entry.filename))
+                    except FileNotFoundError:
+                        continue
+                    except OSError as exc:
+                        raise ImapNo(f"Cannot expunge: {exc.strerror}", "SERVERBUG") from None
+                    cache.removed_by_us(uid)
                 break
-        cache.invalidate()
 
     def _not_through_links(self, account: str, mailbox: str) -> Place:
         """CREATE, DELETE and RENAME never work through a link: not a linked folder, nor in a linked account."""

@@ -1,155 +1,54 @@
-"""One Maildir as an IMAP mailbox: UIDs, flags, sizes and dates, cached and cheap to re-check.
+"""One Maildir as an IMAP mailbox: UIDs, flags, sizes and dates, kept in memory and updated in O(what changed).
 
-- A re-check costs two ``stat`` calls (``new/`` and ``cur/``): the directory listing is read again
-  only when one of their ``st_mtime_ns`` changed, or when it changed so recently that a second
-  change within the same clock tick could hide behind it (Dovecot's "dirty directory" rule).
-- Per message only the UID, base name, Maildir info (flags letters), CRLF size and mtime are kept:
-  about 200 bytes, so 100,000 messages fit in ~25 MB; plus, once fetched, the encoded ENVELOPE
-  (headcache.py, bounded).
-- UIDs come from ``dovecot-uidlist`` and are never invented here: the file is read incrementally
-  (only what was appended since the last read) and files it does not know yet go through
-  ``uidlist.sync`` (under Dovecot's lock), which numbers them in delivery order.
-- Sizes come from ``,W=`` in the name (falling back to reading the file), INTERNALDATE from the
-  file's mtime (stat'ed when first asked for), as Dovecot's Maildir storage does.
-- Only regular files are messages (the d_type of the listing says so, no stat): a symbolic link,
-  FIFO, socket, device or directory in new/ or cur/ is skipped and logged once, as Dovecot does,
-  and never gets a UID. A file over the read cap (its ``,S=`` says so, or, without sizes in its
-  name, its fstat) is skipped the same way. A Maildir whose own directories (the account's
-  Maildir, the folder, new/, cur/) are not real directories is not served at all (NO [CORRUPTION]).
+What is checked, and when (Dovecot's maildir-sync.c does the same):
+- Every command that looks at the mailbox first lstats ``new/``, ``cur/``, ``dovecot-uidlist`` and
+  ``dovecot-keywords`` (and the Maildir itself, which must not be a link). When none changed (``st_mtime_ns`` of the
+  directories; inode, size and ``st_mtime_ns`` of the files), the answer comes from memory, the very same state
+  object: SELECT, EXAMINE, STATUS and NOOP cost a few stats, whatever the size of the mailbox.
+- A directory whose mtime changed is listed again (``listdir``, then set differences against the names listed last
+  time, in C): only added names are looked at (one lstat each: regular files only), only vanished names are dropped.
+  New mail changes ``new/`` alone, so it costs O(new), not O(mailbox); ``cur/`` is listed when it changed (a rename
+  by another program: flags, an announcement moving new/ to cur/), or when ``new/`` lost files (they went there).
+- Changes this server makes itself (new/ -> cur/ at SELECT, STORE, EXPUNGE, APPEND, COPY) update the memory at once;
+  the directory's new mtime is taken as seen when it was the one we knew before the change. Another program that
+  changed the same directory in the same instant would hide behind our change, so such a directory (and any listed
+  less than ``DIRTY_NS`` after its last change: mtimes are coarser than changes) is listed once more when it has
+  been quiet for ``DIRTY_NS`` (Dovecot's dirty_cur_time); a small ``new/`` is listed at every look while it is dirty,
+  so mail delivered in the same tick as the last listing is never late.
+- ``dovecot-uidlist`` is read incrementally: only what was appended since the last read (all of it after a rewrite:
+  a new inode, or a shorter file); files it does not number yet go through ``uidlist.sync`` (under Dovecot's lock),
+  after waiting for that lock once (a delivery in flight writes its record under it).
+- Per message the cache keeps an ``Entry`` (snapshot.py): about 300 bytes with the names, so 100,000 messages fit
+  in ~30 MB; plus, once fetched, the encoded ENVELOPE (headcache.py, bounded). Sizes come from ``,W=`` in the name
+  (falling back to reading the file), INTERNALDATE from the file's mtime (stat'ed when first asked for).
+- Only regular files are messages: a symbolic link, FIFO, socket, device or directory in new/ or cur/ is skipped
+  and logged once, as Dovecot does, and never gets a UID; so is a file over the read cap (its ``,S=`` says so, or,
+  without sizes in its name, its fstat). A Maildir whose own directories (the account's Maildir, the folder, new/,
+  cur/) are not real directories is not served at all (NO [CORRUPTION]).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import io
+import contextlib
+import functools
 import os
 import stat
 import time
-from array import array
-from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
-from typing import overload
+from collections import Counter
+from collections.abc import Iterator
 
-from ...errors import AgentmailError
-from ...store import keywords, uidlist
-from ...store.dotlock import DotLock
 from ...store.maildir import INFO_SEP, Maildir, crlf_size, name_sizes, name_time
-from ...store.msgfile import NotAMessage, entry_kind, odd_dir, read_message, report_odd
+from ...store.msgfile import NotAMessage, kind_of, odd_dir, read_message, report_odd
 from ..protocol.errors import ImapNo
-from ..session.backend import MailboxState, MessageInfo
+from ..session.backend import MailboxState
+from .dirs import DIRTY_NS, Dir, Found, missing
+from .flagmap import FLAG_LETTERS, LETTER_FLAGS, FlagMap
+from .snapshot import ChangeLog, Entry, MessageList, Ordered, sys_intern
+from .uidtail import UidTail
 
-# Maildir info letters <-> IMAP system flags (Dovecot: D F R S T; P "passed" has no IMAP flag and is kept)
-LETTER_FLAGS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}
-FLAG_LETTERS = {v: k for k, v in LETTER_FLAGS.items()}
-DIRTY_NS = 2_000_000_000  # a directory changed less than 2 s ago may change again unseen
+TRUST_NS = 1_000_000  # a refresh within 1 ms of a current() that said yes does not stat again
 
-
-class Entry:
-    __slots__ = ("uid", "base", "sub", "info", "size", "mtime", "env")
-
-    def __init__(self, uid: int, base: str, sub: str, info: str | None, size: int, mtime: float | None,
-                 env: bytes | None = None) -> None:
-        self.uid = uid
-        self.base = base
-        self.sub = sub  # "new" or "cur"
-        self.info = info  # the letters after ":2,", None when the name has no info part
-        self.size = size  # CRLF size (RFC822.SIZE)
-        self.mtime = mtime  # INTERNALDATE; None until first asked for (a stat per file is the cold scan's cost)
-        self.env = env  # the encoded ENVELOPE (headcache.py), None until first fetched
-
-    @property
-    def filename(self) -> str:
-        return self.base if self.info is None else self.base + INFO_SEP + self.info
-
-    def moved(self, sub: str, info: str | None) -> Entry:
-        return Entry(self.uid, self.base, sys_intern(sub), info and sys_intern(info), self.size, self.mtime,
-                     self.env)
-
-
-def sys_intern(text: str) -> str:
-    return text if len(text) > 8 else _INTERN.setdefault(text, text)
-
-
-_INTERN: dict[str, str] = {}
-
-
-class MessageList(Sequence[MessageInfo]):
-    """The messages of one snapshot, as ``MessageInfo`` built on demand (nothing per message is kept)."""
-
-    def __init__(self, entries: tuple[Entry, ...], cache: MailboxCache) -> None:
-        self._entries = entries
-        self._uids = array("Q", (e.uid for e in entries))
-        self._cache = cache
-        self._keywords = cache.keyword_table
-
-    def uid_flags(self) -> Iterator[tuple[int, frozenset[str]]]:
-        """(uid, flags) in UID order, without a MessageInfo per message (selected.uid_flags)."""
-        flagset, table = self._cache.flagset, self._keywords
-        for e in self._entries:
-            yield e.uid, flagset(e.info or "", table)
-
-    def recent(self, recent_from: int, any_new: bool) -> list[int]:
-        """UIDs in new/ (when ``any_new``) or from ``recent_from`` on: bisected, O(log n) when new/ is empty."""
-        i = bisect_left(self._uids, recent_from)
-        top = list(self._uids[i:])
-        return [e.uid for e in self._entries[:i] if e.sub == "new"] + top if any_new else top
-
-    def lookup_map(self) -> Mapping[int, MessageInfo]:
-        """uid -> MessageInfo without building all of them (selected.py uses it when present)."""
-        return _UidMap(self)
-
-    def find(self, uid: int) -> MessageInfo | None:
-        e = self.entry(uid)
-        return None if e is None else self._info(e)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def _info(self, e: Entry) -> MessageInfo:
-        cache = self._cache
-
-        def when() -> dt.datetime:
-            return dt.datetime.fromtimestamp(cache.mtime(e), dt.timezone.utc).astimezone()
-
-        return MessageInfo(e.uid, cache.flagset(e.info or "", self._keywords), e.size, when)
-
-    def entry(self, uid: int) -> Entry | None:
-        i = bisect_left(self._uids, uid)
-        if i < len(self._uids) and self._uids[i] == uid:
-            return self._entries[i]
-        return None
-
-    @overload
-    def __getitem__(self, i: int) -> MessageInfo: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[MessageInfo]: ...
-
-    def __getitem__(self, i: int | slice) -> MessageInfo | Sequence[MessageInfo]:
-        if isinstance(i, slice):
-            return [self._info(e) for e in self._entries[i]]
-        return self._info(self._entries[i])
-
-    def __iter__(self) -> Iterator[MessageInfo]:
-        for e in self._entries:
-            yield self._info(e)
-
-
-class _UidMap(Mapping[int, MessageInfo]):
-    def __init__(self, messages: MessageList) -> None:
-        self._messages = messages
-
-    def __getitem__(self, uid: int) -> MessageInfo:
-        found = self._messages.find(uid)
-        if found is None:
-            raise KeyError(uid)
-        return found
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._messages._uids)
-
-    def __len__(self) -> int:
-        return len(self._messages)
+__all__ = ["DIRTY_NS", "Entry", "FLAG_LETTERS", "LETTER_FLAGS", "MailboxCache", "odd_mailbox"]
 
 
 def odd_mailbox() -> ImapNo:
@@ -163,107 +62,438 @@ class MailboxCache:
         self.path = path
         self.cap = cap  # the largest message file served (store.msgfile.read_cap)
         self._roots = self.maildir.dirs(())  # checked with lstat on every refresh: no link leads out of the store
-        self._new = os.path.join(path, "new")
-        self._cur = os.path.join(path, "cur")
+        self.dirs = {"new": Dir("new", os.path.join(path, "new")), "cur": Dir("cur", os.path.join(path, "cur"))}
+        self.ul = UidTail(self.maildir)
+        self.flags = FlagMap(self.maildir)
         self.odd: set[str] = set()  # base names of regular files skipped for their size: not looked at again
-        self.key: tuple[int, int] | None = None  # (new/ mtime, cur/ mtime) of the last clean scan
         self.state: MailboxState | None = None
+        self._state_serial = -1
         self.by_uid: dict[int, Entry] = {}
         self.by_base: dict[str, int] = {}
-        self.uidvalidity = 0
-        self.next_uid = 1
-        self.keyword_table: dict[int, str] = {}
-        self._flagsets: dict[tuple[str, int], frozenset[str]] = {}
-        self._kw_id = 0
-        self._ul_ino = -1  # uidlist inode and the offset read so far
-        self._ul_offset = 0
-        self._pending: dict[str, int] = {}  # uidlist records whose file we have not listed yet
+        self.ordered = Ordered()
+        self.log = ChangeLog()
+        self.flag_counts: dict[frozenset[str], int] = {}
+        self.total_size = 0
+        self.new_uids: set[int] = set()  # messages in new/ (claim has nothing to move when empty)
+        self.next_uid = 1  # max(the uidlist's next UID, our highest + 1)
+        self._unnumbered: dict[str, tuple[str, str, str | None]] = {}  # listed, no UID yet: base -> (sub, name, info)
+        self._alt: dict[int, set[tuple[str, str]]] = {}  # other names a message is listed under (a rename in flight)
         self._was_reset = False
+        self.listings = {"full": 0, "new": 0, "cur": 0}  # how often each was listed (the tests and benchmarks look)
+        self._checked = -TRUST_NS  # time.monotonic_ns() of the last current() that said yes
         self.env_bytes = 0  # cached envelopes on the entries (headcache.Budget)
-        self.new_count = 0  # messages in new/ (claim has nothing to move when 0)
         # \Recent (RFC 3501 2.3.2) in no session yet: what is in new/, and every UID from here on
         # (set past the mailbox at the first scan, so only mail that comes later counts)
         self.recent_from = 0
 
+    @property
+    def new_count(self) -> int:
+        return len(self.new_uids)
+
+    @property
+    def uidvalidity(self) -> int:
+        return self.ul.uidvalidity
+
     # ------------------------------------------------------------------ flags
-    def flagset(self, info: str, table: dict[int, str]) -> frozenset[str]:
-        key = (info, id(table))
-        found = self._flagsets.get(key)
-        if found is None:
-            flags = {LETTER_FLAGS[ch] for ch in info if ch in LETTER_FLAGS}
-            flags |= {table[ord(ch) - 97] for ch in info if "a" <= ch <= "z" and ord(ch) - 97 in table}
-            found = self._flagsets[key] = frozenset(flags)
-        return found
+    @property
+    def keyword_table(self) -> dict[int, str]:
+        return self.flags.table
+
+    def flagset(self, info: str) -> frozenset[str]:
+        return self.flags.flagset(info)
 
     def letters(self, flags: frozenset[str], keep_from: str) -> str:
         """Maildir info for IMAP ``flags``; letters with no IMAP meaning (P) survive from ``keep_from``."""
-        out = {ch for ch in keep_from if ch.isupper() and ch not in LETTER_FLAGS}
-        for flag in flags:
-            if flag in FLAG_LETTERS:
-                out.add(FLAG_LETTERS[flag])
-            elif not flag.startswith("\\"):
-                try:
-                    out.add(keywords.ensure(self.maildir, flag))
-                except AgentmailError as exc:
-                    raise ImapNo(str(exc), "LIMIT") from None
-        self.key = None  # the keyword table may have grown
-        return "".join(sorted(out))
+        info, grown = self.flags.letters(flags, keep_from)
+        if grown:  # before the rename is recorded, so the new name's flags are read with the new letter
+            self._reload_keywords()
+        return info
 
-    # ------------------------------------------------------------------ scanning
+    def _reload_keywords(self) -> None:
+        if not self.flags.reload():
+            return
+        ordered, flagset = self.ordered, self.flags.flagset
+        for e, old in list(ordered.items()):  # rare (a keyword defined): letters may mean something now
+            if e.info and any("a" <= ch <= "z" for ch in e.info):
+                fs = flagset(e.info)
+                if fs != old:
+                    self._count(old, -1)
+                    self._count(fs, 1)
+                    ordered.replace(e, fs)
+                    self.log.touch(e.uid)
+
+    # ------------------------------------------------------------------ checking
     def dir_key(self) -> tuple[int, int]:
         """(new/ mtime, cur/ mtime) by lstat; ImapNo when the Maildir is missing or a directory on the way
         is a link or not a directory (reported once)."""
+        new_path, cur_path = self.dirs["new"].path, self.dirs["cur"].path
         try:
-            new, cur = os.lstat(self._new), os.lstat(self._cur)
+            new, cur = os.lstat(new_path), os.lstat(cur_path)
         except (FileNotFoundError, NotADirectoryError):
-            raise ImapNo("Mailbox does not exist", "NONEXISTENT") from None
-        for path, mode in ((self._new, new.st_mode), (self._cur, cur.st_mode)):
+            raise missing() from None
+        for path, mode in ((new_path, new.st_mode), (cur_path, cur.st_mode)):
             if not stat.S_ISDIR(mode):
                 report_odd(path, "a symbolic link" if stat.S_ISLNK(mode) else "not a directory")
                 raise odd_mailbox()
         for path in self._roots:
-            why = odd_dir(path)
-            if why is not None:
-                report_odd(path, why)
-                raise odd_mailbox()
+            try:
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    continue
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # gone under us: new/ and cur/ said NONEXISTENT already, or will next time
+            report_odd(path, odd_dir(path) or "gone")
+            raise odd_mailbox()
         return new.st_mtime_ns, cur.st_mtime_ns
 
-    def refresh(self) -> MailboxState:
-        st_new, st_cur = self.dir_key()
-        if self.state is not None and self.key == (st_new, st_cur):
-            return self.state
-        clean = time.time_ns() - max(st_new, st_cur) > DIRTY_NS
-        self._scan()
-        if self._was_reset:  # UIDVALIDITY changed under us: number everything afresh
-            self._was_reset = False
-            self._scan()
-        self.key = (st_new, st_cur) if clean else None
-        return self.state  # type: ignore[return-value]  # set by _scan
+    def _changes(self) -> tuple[bool, bool, bool]:
+        """(list new/, list cur/, read the uidlist): what a refresh must do now. (dovecot-keywords is looked at
+        when a directory is listed: a new keyword means nothing until a file name carries its letter.)"""
+        new_m, cur_m = self.dir_key()
+        dn, dc = self.dirs["new"], self.dirs["cur"]
+        now = time.time_ns() if dn.recheck or dc.recheck else 0
+        return dn.due(new_m, now), dc.due(cur_m, now), self.ul.changed()
 
     def current(self) -> bool:
-        """Would `refresh` answer from memory? (two stats; never scans)"""
+        """Would `refresh` answer from memory? (a few stats; never lists a directory). A refresh right after a
+        True answer trusts it instead of taking the same stats again (the server asks before every cheap command)."""
+        if self.state is None or self.log.commit() != self._state_serial:
+            return False
         try:
-            key = self.dir_key()
+            if any(self._changes()):
+                return False
         except ImapNo:
             return False
-        return self.state is not None and self.key == key
+        self._checked = time.monotonic_ns()
+        return True
 
+    def invalidate(self) -> None:
+        """List both directories at the next refresh (a file we knew was not there: Dovecot's ENOENT rule)."""
+        self._checked = -TRUST_NS
+        for d in self.dirs.values():
+            d.mtime = None
+
+    # ------------------------------------------------------------------ refresh
+    def refresh(self) -> MailboxState:
+        if self.state is None:
+            self.dir_key()
+            return self._full()
+        if time.monotonic_ns() - self._checked < TRUST_NS:  # current() said so a moment ago
+            return self._publish()
+        list_new, list_cur, read_ul = self._changes()
+        if not (list_new or list_cur or read_ul):
+            return self._publish()
+        if (list_new or list_cur) and self.flags.changed():
+            self._reload_keywords()
+        if read_ul:
+            self._read_uidlist()
+            list_new = list_new or self.dirs["new"].mtime is None  # files waiting for a UID have one now
+            list_cur = list_cur or self.dirs["cur"].mtime is None
+        if not self._was_reset and (list_new or list_cur):
+            self._relist(list_new, list_cur)
+        if self._was_reset:  # UIDVALIDITY changed under us: number everything afresh
+            return self._full()
+        return self._publish()
+
+    def _publish(self) -> MailboxState:
+        """The state as it is now: the same object while nothing changed (sessions then do nothing)."""
+        serial = self.log.commit()
+        st = self.state
+        if (st is not None and serial == self._state_serial and st.uidvalidity == self.uidvalidity
+                and st.uidnext == self.next_uid):
+            return st
+        self.state = st = MailboxState(self.uidvalidity, self.next_uid, MessageList(self.ordered, self, serial))
+        self._state_serial = serial
+        if not self.recent_from:
+            self.recent_from = self.next_uid
+        return st
+
+    def _full(self) -> MailboxState:
+        """List both directories from scratch (the first look, or a new UIDVALIDITY)."""
+        for _ in range(3):
+            self.listings["full"] += 1
+            self._was_reset = False
+            self._clear()
+            self._reload_keywords()
+            if not self.uidvalidity:
+                self._read_uidlist()
+            found: list[Found] = []
+            for d in self.dirs.values():
+                found += d.scan(self.odd)
+            entries, later = self._entries(found)
+            if self._was_reset:
+                continue
+            entries.sort(key=lambda e: e.uid)
+            by_uid = self.by_uid = {e.uid: e for e in entries}
+            if len(by_uid) < len(entries):  # the uidlist gave one UID to two files: the first listed keeps it
+                entries = [e for e in entries if by_uid[e.uid] is e]
+            self.by_base = {e.base: e.uid for e in entries}
+            for e in entries:
+                self.dirs[e.sub].names[e.filename] = e.uid
+            flagset = self.flags.flagset
+            flags = [flagset(e.info or "") for e in entries]
+            self.ordered = Ordered(entries, flags)
+            self.flag_counts = dict(Counter(flags))
+            self.total_size = sum(e.size for e in entries)
+            self.new_uids = {e.uid for e in entries if e.sub == "new"}
+            if entries:
+                self.next_uid = max(self.next_uid, entries[-1].uid + 1)
+            self.log.forget()  # no diff reaches across a full listing
+            unknown: list[Found] = []
+            for item in later:
+                sub, name, base, info = item
+                uid = self.by_base.get(base)
+                if uid is None:
+                    unknown.append(item)
+                elif by_uid[uid].sub != sub:  # in new/ and cur/ both (a rename in flight): the other name noted
+                    self.dirs[sub].names[name] = uid
+                    self._alt.setdefault(uid, set()).add((sub, name))
+            if unknown:
+                self._number(unknown)
+            if not self._was_reset:
+                break
+        # a dict keeps its size after pops: let the first read's table go
+        self.ul.pending = {b: u for b, u in self.ul.pending.items() if b not in self.by_base}
+        return self._publish()
+
+    def _entries(self, found: list[Found]) -> tuple[list[Entry], list[Found]]:
+        """Entries for the files the uidlist numbers (the cold scan's loop: kept tight); the others come back."""
+        pop = self.ul.pending.pop
+        cap = self.cap
+        entries: list[Entry] = []
+        later: list[Found] = []
+        for item in found:
+            sub, name, base, info = item
+            uid = pop(base, None)
+            if uid is None:
+                later.append(item)
+                continue
+            at = base.rfind(",W=")  # the size as served, from the name (W >= S: under the cap, S is too)
+            text = base[at + 3:].partition(",")[0] if at >= 0 else ""
+            if text.isdigit() and text.isascii() and int(text) <= cap:
+                entries.append(Entry(uid, base, sub, info, int(text), None))
+            elif (entry := self._new_entry(uid, sub, base, info)) is not None:
+                entries.append(entry)
+            else:
+                self.dirs[sub].names[name] = 0
+        return entries, later
+
+    def _clear(self) -> None:
+        self.by_uid, self.by_base, self.ordered = {}, {}, Ordered()
+        self.flag_counts, self.total_size, self.new_uids = {}, 0, set()
+        self._alt, self._unnumbered = {}, {}
+
+    def _relist(self, list_new: bool, list_cur: bool) -> None:
+        """List the directories that changed, and apply only the differences."""
+        added: list[tuple[Dir, str]] = []
+        gone: list[tuple[Dir, str, int]] = []
+        for d in self.dirs.values():
+            if not (list_new if d.sub == "new" else list_cur):
+                continue
+            names, lost = d.relist(functools.partial(self._old_names, d.sub))
+            self.listings[d.sub] += 1
+            added += [(d, name) for name in names]
+            gone += [(d, name, uid) for name, uid in lost]
+            if d.sub == "new" and lost:
+                list_cur = True  # files leave new/ for cur/: look there too, or they would seem expunged
+        unknown: list[Found] = []
+        for d, name in added:
+            self._added(d, name, unknown)
+        for d, name, uid in gone:
+            if uid:
+                self._gone(d.sub, name, uid)
+        if unknown:
+            self._number(unknown)
+
+    def _old_names(self, sub: str, added: list[str]) -> Iterator[str]:
+        """The names in ``sub`` the messages of ``added`` had (the guess for what a rename took away)."""
+        for name in added:
+            uid = self.by_base.get(name.partition(INFO_SEP)[0])
+            e = self.by_uid.get(uid) if uid is not None else None
+            if e is not None and e.sub == sub:
+                yield e.filename
+
+    def _added(self, d: Dir, name: str, unknown: list[Found]) -> None:
+        if name.startswith("."):
+            d.names[name] = 0
+            return
+        base, sep, info_text = name.partition(INFO_SEP)
+        if base in self.odd:
+            d.names[name] = 0
+            return
+        path = os.path.join(d.path, name)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # gone again: not recorded, so the next listing looks at it afresh
+        if not stat.S_ISREG(st.st_mode):
+            report_odd(path, kind_of(st.st_mode))
+            d.names[name] = 0
+            return
+        info = sys_intern(info_text) if sep else None
+        uid = self.by_base.get(base)
+        if uid is not None:  # a message we know, renamed (flags) or moved new/ -> cur/ by someone else
+            d.names[name] = uid
+            self._relocate(uid, d.sub, info, name)
+            return
+        uid = self.ul.pending.pop(base, None)
+        if uid is None:
+            unknown.append((d.sub, name, base, info))
+        else:
+            self._admit(uid, d.sub, name, base, info, st.st_mtime)
+
+    def _relocate(self, uid: int, sub: str, info: str | None, name: str) -> None:
+        e = self.by_uid[uid]
+        if e.sub == sub and e.info == info:
+            return
+        if e.filename in self.dirs[e.sub].names:  # the old name is still listed: in flight, or a duplicate
+            self._alt.setdefault(uid, set()).add((e.sub, e.filename))
+        self._replace(e, e.moved(sub, info))
+
+    def _gone(self, sub: str, name: str, uid: int) -> None:
+        alts = self._alt.get(uid)
+        if alts is not None:
+            alts.discard((sub, name))
+        e = self.by_uid.get(uid)
+        if e is None or e.sub != sub or e.filename != name:
+            if alts is not None and not alts:
+                del self._alt[uid]
+            return
+        while alts:  # the message is still listed under another name
+            other_sub, other = alts.pop()
+            if self.dirs[other_sub].names.get(other) == uid:
+                base, sep, info = other.partition(INFO_SEP)
+                self._replace(e, e.moved(other_sub, sys_intern(info) if sep else None))
+                break
+        else:
+            self._drop(uid)
+        if alts is not None and not alts:
+            self._alt.pop(uid, None)
+
+    # ------------------------------------------------------------------ the ordered messages
+    def _count(self, fs: frozenset[str], n: int) -> None:
+        counts = self.flag_counts
+        left = counts.get(fs, 0) + n
+        if left:
+            counts[fs] = left
+        else:
+            counts.pop(fs, None)
+
+    def _admit(self, uid: int, sub: str, name: str, base: str, info: str | None, mtime: float | None = None) -> None:
+        """A newly listed file with its UID: in memory, unless it cannot be served."""
+        if uid in self.by_uid:  # the uidlist gives one UID to two files: the first one keeps it
+            self.dirs[sub].names[name] = 0
+            return
+        entry = self._new_entry(uid, sub, base, info, mtime)
+        if entry is None:
+            return
+        self.dirs[sub].names[name] = uid
+        self.by_uid[uid] = entry
+        self.by_base[base] = uid
+        fs = self.flagset(info or "")
+        self.ordered.insert(entry, fs)
+        self._count(fs, 1)
+        self.total_size += entry.size
+        if sub == "new":
+            self.new_uids.add(uid)
+        self.next_uid = max(self.next_uid, uid + 1)
+        self.log.touch(uid)
+
+    def _replace(self, old: Entry, new: Entry) -> None:
+        ordered = self.ordered
+        fs = self.flagset(new.info or "")
+        old_fs = ordered.flags_of(old.uid)
+        if old_fs is None:
+            return
+        ordered.replace(new, fs)
+        self.by_uid[new.uid] = new
+        if fs is not old_fs:
+            self._count(old_fs, -1)
+            self._count(fs, 1)
+            self.log.touch(new.uid)
+        if new.sub == "new":
+            self.new_uids.add(new.uid)
+        else:
+            self.new_uids.discard(new.uid)
+
+    def _drop(self, uid: int) -> None:
+        e = self.by_uid.pop(uid, None)
+        if e is None:
+            return
+        if self.by_base.get(e.base) == uid:
+            del self.by_base[e.base]
+        ordered = self.ordered
+        old_fs = ordered.flags_of(uid)
+        if old_fs is not None:
+            self._count(old_fs, -1)
+        ordered.delete(uid)
+        self.total_size -= e.size
+        self.new_uids.discard(uid)
+        self._alt.pop(uid, None)
+        self.log.touch(uid)
+
+    # ------------------------------------------------------------------ our own changes
+    @contextlib.contextmanager
+    def own(self, *subs: str) -> Iterator[list[bool]]:
+        """Wrap a change this server makes in ``subs``: a directory we were in step with stays so (its new mtime
+        is taken as seen, listed once more when quiet). The caller sets the yielded flag to False when the change
+        left files we could not record (they are then found by listing)."""
+        before = {sub: self.dirs[sub].mtime for sub in subs}
+        in_step = {sub: self._mtime_or_none(sub) == before[sub] for sub in subs}
+        sure = [True]
+        try:
+            yield sure
+        finally:
+            for sub in subs:
+                d = self.dirs[sub]
+                after = self._mtime_or_none(sub)
+                if in_step[sub] and sure[0] and d.mtime == before[sub] and after is not None:
+                    d.changed_by_us(after)
+
+    def _mtime_or_none(self, sub: str) -> int | None:
+        try:
+            return os.lstat(self.dirs[sub].path).st_mtime_ns
+        except OSError:
+            return None
+
+    def moved_by_us(self, uid: int, new_name: str) -> None:
+        """We renamed the message ``uid`` (flags, or new/ -> cur/) to cur/``new_name``."""
+        e = self.by_uid.get(uid)
+        if e is None:
+            return
+        self.dirs[e.sub].names.pop(e.filename, None)
+        self.dirs["cur"].names[new_name] = uid
+        base, sep, info = new_name.partition(INFO_SEP)
+        self._replace(e, e.moved("cur", info if sep else None))
+
+    def removed_by_us(self, uid: int) -> None:
+        e = self.by_uid.get(uid)
+        if e is not None:
+            self.dirs[e.sub].names.pop(e.filename, None)
+            self._drop(uid)
+
+    def added_by_us(self, uid: int, name: str, mtime: float | None = None) -> None:
+        """We linked cur/``name`` in and recorded it as ``uid``."""
+        base, sep, info = name.partition(INFO_SEP)
+        self.ul.pending.pop(base, None)
+        self._admit(uid, "cur", name, base, sys_intern(info) if sep else None, mtime)
+
+    # ------------------------------------------------------------------ \Recent and dates
     def recent_uids(self) -> list[int]:
-        """Messages \\Recent in no session yet (what EXAMINE and STATUS count)."""
+        """Messages \\Recent in no session yet (what EXAMINE and STATUS count): in new/, or from recent_from on."""
         state = self.state or self.refresh()
         messages = state.messages
         assert isinstance(messages, MessageList)
-        return messages.recent(self.recent_from, self.new_count > 0)
+        low = sorted(u for u in self.new_uids if u < self.recent_from) if self.new_uids else []
+        return low + messages.uids_from(self.recent_from)
 
     def claim_recent(self) -> list[int]:
         """Make the unclaimed recent messages \\Recent in the calling session only (call before
         moving new/ to cur/); later sessions see them as old."""
+        if not self.new_uids and self.state is not None and self.recent_from >= self.state.uidnext:
+            return []  # nothing new since the last claim (every NOOP of a read-write session asks)
         uids = self.recent_uids()
         self.recent_from = self.next_uid
         return uids
-
-    def invalidate(self) -> None:
-        self.key = None
 
     def drop_envelopes(self) -> int:
         """Forget the cached envelopes; returns the bytes they were counted for."""
@@ -289,75 +519,8 @@ class MailboxCache:
                 e.mtime = self.mtime(fresh)
         return e.mtime
 
-    def _scan(self) -> None:
-        table = keywords.read(self.maildir)
-        if table != self.keyword_table:
-            self.keyword_table = table
-            self._flagsets.clear()
-        unknown: list[tuple[str, str, str | None]] = []  # files the uidlist does not number yet
-        seen: dict[int, Entry] = {}
-        for sub in ("new", "cur"):
-            try:  # scandir, not listdir: 100,000 names are never all held at once
-                with os.scandir(os.path.join(self.path, sub)) as it:
-                    self._list(sub, it, seen, unknown)
-            except (FileNotFoundError, NotADirectoryError):
-                raise ImapNo("Mailbox does not exist", "NONEXISTENT") from None
-        if unknown:
-            self._sync_uidlist()
-            for sub, base, info in unknown:
-                uid = self._pending.pop(base, None)
-                if uid is None or uid in seen:
-                    continue  # no UID could be given (read-only store): not shown
-                entry = self._new_entry(uid, sub, base, info)
-                if entry is not None:
-                    seen[uid] = entry
-        if not self.uidvalidity:
-            self._read_uidlist()
-        self.by_uid = seen
-        self.new_count = sum(1 for e in seen.values() if e.sub == "new")
-        self.by_base = {e.base: u for u, e in seen.items()}
-        # a dict keeps its size after pops: let the first scan's table go (and any record re-read
-        # by a uidlist sync for a file that is listed already)
-        self._pending = {b: u for b, u in self._pending.items() if b not in self.by_base}
-        ordered = tuple(seen[u] for u in sorted(seen))
-        top = ordered[-1].uid if ordered else 0
-        self.next_uid = max(self.next_uid, top + 1)
-        self.state = MailboxState(self.uidvalidity, self.next_uid, MessageList(ordered, self))
-        if not self.recent_from:
-            self.recent_from = self.next_uid
-
-    def _list(self, sub: str, names: Iterator[os.DirEntry[str]], seen: dict[int, Entry],
-              unknown: list[tuple[str, str, str | None]]) -> None:
-        """One of new/ and cur/ into ``seen``; files without a UID in what we know go to ``unknown``."""
-        read = False
-        for de in names:
-            name = de.name
-            if name.startswith("."):
-                continue
-            if not de.is_file(follow_symlinks=False):  # d_type: no stat per file
-                report_odd(de.path, entry_kind(de))
-                continue
-            base, sep, info_text = name.partition(INFO_SEP)
-            if base in self.odd:
-                continue
-            info = sys_intern(info_text) if sep else None  # "S", "RS", ...: shared, not per message
-            uid = self.by_base.get(base)
-            if uid is None:
-                if not read:  # new files: catch up with the uidlist once, then number them at once
-                    self._read_uidlist()
-                    read = True
-                uid = self._pending.pop(base, None)
-                if uid is None:
-                    unknown.append((sub, base, info))
-                elif uid not in seen and (entry := self._new_entry(uid, sub, base, info)) is not None:
-                    seen[uid] = entry
-                continue
-            if uid in seen:
-                continue  # the same message in new/ and cur/ (a rename in flight): keep one
-            old = self.by_uid[uid]
-            seen[uid] = old if old.sub == sub and old.info == info else old.moved(sub, info)
-
-    def _new_entry(self, uid: int, sub: str, base: str, info: str | None) -> Entry | None:
+    def _new_entry(self, uid: int, sub: str, base: str, info: str | None, mtime: float | None = None
+                   ) -> Entry | None:
         filename = base if info is None else base + INFO_SEP + info
         path = os.path.join(self.path, sub, filename)
         size, vsize = name_sizes(base)
@@ -373,7 +536,7 @@ class MailboxCache:
             except NotAMessage as exc:
                 self._skip(base, exc)
                 return None
-        return Entry(uid, base, sys_intern(sub), info, vsize, None)
+        return Entry(uid, base, sys_intern(sub), info, vsize, mtime)
 
     def _skip(self, base: str, exc: NotAMessage) -> None:
         report_odd(exc.path, exc.why)
@@ -381,90 +544,40 @@ class MailboxCache:
             self.odd.add(base)  # not read again at each scan (a link or FIFO costs nothing: the listing skips it)
 
     # ------------------------------------------------------------------ dovecot-uidlist
-    def _read_uidlist(self, repaired: bool = False) -> None:
-        """Parse what was appended to dovecot-uidlist since the last read (all of it after a rewrite)."""
-        path = os.path.join(self.path, uidlist.FILENAME)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            self._create_uidlist()
-            return
-        try:
-            st = os.fstat(fd)
-            header = os.pread(fd, 512, 0).decode("utf-8", "surrogateescape").split("\n", 1)[0]
-            try:
-                head = uidlist.parse_header(header)
-            except uidlist.UidListError as exc:
-                if not repaired:  # rebuilt under the lock as Dovecot does (store/uidlist.py), then read afresh
-                    self._repair_uidlist()
-                    return
-                raise ImapNo(f"Damaged {uidlist.FILENAME}: {exc}", "SERVERBUG") from None
-            if head.uidvalidity != self.uidvalidity and self.uidvalidity:
-                self._reset()  # a new UIDVALIDITY: every cached UID is void (RFC 3501 2.3.1.1)
-            self.uidvalidity = head.uidvalidity
-            self.next_uid = max(self.next_uid, head.next_uid)
-            start = self._ul_offset if st.st_ino == self._ul_ino and st.st_size >= self._ul_offset else 0
-            if start == 0:
-                self._pending.clear()
-            data = os.pread(fd, st.st_size - start, start) if st.st_size > start else b""
-        finally:
-            os.close(fd)
-        end = data.rfind(b"\n") + 1  # a torn last line is read again next time
-        lines = io.BytesIO(data)  # line by line: no list (or str copy) of 100,000 records at once
-        if start == 0:
-            next(lines, None)  # the header
-        damaged = False
-        for raw in lines:
-            if not raw.endswith(b"\n"):
-                break
-            record = uidlist.parse_record(raw.decode("utf-8", "surrogateescape")) if raw != b"\n" else None
-            if record is None:
-                damaged = True  # a whole line that is no record: Dovecot would throw the file away
-                continue
-            uid, _, base = record
-            self.next_uid = max(self.next_uid, uid + 1)
-            if base not in self.by_base:
-                self._pending[base] = uid
-        self._ul_ino = st.st_ino
-        self._ul_offset = start + end
-        if damaged and not repaired:
-            try:
-                self._repair_uidlist()  # rewritten clean (store/uidlist.py), so Dovecot never finds it broken
-            except ImapNo:
-                pass  # served as read; the next writer repairs it
-
-    def _sync_uidlist(self) -> None:
-        try:
-            uidlist.sync(self.maildir)  # numbers files nobody numbered yet, under Dovecot's lock
-        except AgentmailError:
-            return
-        self._ul_offset = 0
+    def _number(self, unknown: list[Found]) -> None:
+        """Files the uidlist did not number when we read it: a delivery in flight appends its record under the
+        uidlist lock, so wait for that lock and read again; number what is still missing (uidlist.sync)."""
         self._read_uidlist()
+        left = self._resolve(unknown)
+        if left:
+            self.ul.wait_for_writer(self.by_base)
+            left = self._resolve(left)
+        if left:
+            self.ul.sync(self.by_base)
+            left = self._resolve(left)
+        for sub, name, base, info in left:  # no UID could be given (read-only store): shown once it has one
+            self._unnumbered[base] = (sub, name, info)
 
-    def _repair_uidlist(self) -> None:
-        try:
-            uidlist.sync(self.maildir)
-        except AgentmailError as exc:
-            raise ImapNo(f"Cannot repair {uidlist.FILENAME}: {exc}", "SERVERBUG") from None
-        self._ul_offset = 0
-        self._read_uidlist(repaired=True)
+    def _resolve(self, items: list[Found]) -> list[Found]:
+        left = []
+        for item in items:
+            sub, name, base, info = item
+            uid = self.ul.pending.pop(base, None)
+            if uid is None:
+                left.append(item)
+            elif not self._was_reset:
+                self._admit(uid, sub, name, base, info)
+        return left
 
-    def _create_uidlist(self) -> None:
-        path = os.path.join(self.path, uidlist.FILENAME)
-        try:
-            with DotLock(path) as lock:
-                if not os.path.exists(path):
-                    lock.replace(uidlist.format_uidlist(uidlist.new_uidlist()).encode())
-        except (AgentmailError, OSError):
-            if not self.uidvalidity:
-                self.uidvalidity = 1
-            return
-        self._read_uidlist()
-
-    def _reset(self) -> None:
-        self._was_reset = True
-        self.by_uid = {}
-        self.by_base = {}
-        self._pending.clear()
-        self.next_uid = 1
-        self._ul_offset = 0
+    def _read_uidlist(self) -> None:
+        self.ul.read(self.by_base)
+        if self.ul.reset:  # a new UIDVALIDITY: every cached UID is void; the tail read it all afresh
+            self.ul.reset = False
+            self._was_reset = True
+            self._clear()
+            self.next_uid = 1
+            self.log.forget()
+        self.next_uid = max(self.next_uid, self.ul.next_uid)
+        if self._unnumbered:  # files listed earlier have a UID now: list their directories again to add them
+            for base in [b for b in self._unnumbered if b in self.ul.pending]:
+                self.dirs[self._unnumbered.pop(base)[0]].mtime = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from ..message.fetch import apply_partial, message_item
@@ -27,6 +27,7 @@ from ..protocol.seqset import SequenceSet
 from . import ordering
 from .backend import MailboxState, MessageInfo
 from .listing import decode_mailbox
+from .views import client_view, destination, diff, uid_flags
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -53,13 +54,6 @@ def internaldate(when: dt.datetime) -> str:
     return f"{when.day:02d}-{MONTHS[when.month - 1]}-{when.year:04d} {when:%H:%M:%S %z}"
 
 
-def uid_flags(messages: Sequence[MessageInfo]) -> Iterator[tuple[int, frozenset[str]]]:
-    """(uid, flags) of every message; a backend's ``uid_flags`` (the Maildir cache) skips building
-    a ``MessageInfo`` (and its datetime) per message."""
-    fast: Callable[[], Iterator[tuple[int, frozenset[str]]]] | None = getattr(messages, "uid_flags", None)
-    return fast() if fast is not None else ((m.uid, m.flags) for m in messages)
-
-
 class SelectedMailbox:
     def __init__(self, name: str, readonly: bool, state: MailboxState, recent: Iterable[int] = ()) -> None:
         self.name = name
@@ -69,27 +63,23 @@ class SelectedMailbox:
         self.recent: set[int] = set(recent)
         self.uidvalidity = state.uidvalidity
         # the client's view: UIDs by sequence number and the flags last reported, side by side
-        # (two lists of references: ~16 bytes a message, no per-message dict entry)
-        self.uids: list[int] = []
-        self.flags: list[frozenset[str]] = []
-        flagsets: set[frozenset[str]] = set()
-        for uid, flags in uid_flags(state.messages):  # one pass
-            self.uids.append(uid)
-            self.flags.append(flags)
-            flagsets.add(flags)
-        self.keywords: set[str] = {f for fs in flagsets for f in fs if not f.startswith("\\")}
+        # (two lists of references: ~16 bytes a message, no per-message dict entry); a backend that keeps them
+        # lends its own (views.client_view): copied by _mine() before the first change, so SELECT is O(1)
+        self.uids, self.flags, self.keywords, self.first_unseen, self._lent = client_view(state.messages)
         self.state = state
         # the state last diffed, and whether expunges were applied: a backend that returns the very
-        # same object while nothing changed (the Maildir cache) makes an idle poll O(1)
+        # same object while nothing changed (the Maildir cache) makes an idle poll O(1); the last state whose
+        # expunges were applied, from which the next diff that applies them starts (views.diff)
         self._synced: MailboxState | None = state
         self._synced_expunges = True
+        self._expunged_at: MailboxState | None = state
 
     # ------------------------------------------------------------------ views and updates
     def select_responses(self) -> list[r.Response]:
         st = self.state
         self.keywords.add("$MDNSent")
         flags = (*SYSTEM_FLAGS, *sorted(self.keywords))
-        unseen = next((i + 1 for i, fs in enumerate(self.flags) if "\\Seen" not in fs), None)
+        unseen = self.first_unseen  # at selection, which is when this is asked
         out: list[r.Response] = [r.FlagsResponse(flags), r.exists(len(self.uids)), r.recent(len(self.recent))]
         if unseen is not None:
             out.append(r.ok(None, f"First unseen: {unseen}", r.ResponseCode("UNSEEN", str(unseen))))
@@ -98,6 +88,12 @@ class SelectedMailbox:
         permanent = () if self.readonly else (*flags, "\\*")
         out.append(r.ok(None, "Flags permitted", r.code_permanentflags(permanent)))
         return out
+
+    def _mine(self) -> tuple[list[int], list[frozenset[str]]]:
+        """The view's lists, to change: copied first while they are still the backend's."""
+        if self._lent:
+            self.uids, self.flags, self._lent = self.uids.copy(), self.flags.copy(), False
+        return self.uids, self.flags
 
     def seq_of(self, uid: int) -> int | None:
         i = bisect_left(self.uids, uid)
@@ -119,25 +115,12 @@ class SelectedMailbox:
         self.recent.update(recent if claimed else (u for u in recent if u > last_known))
         if state is self._synced and (self._synced_expunges or not expunges):
             return [r.recent(len(self.recent))] if len(self.recent) > had else []
-        self._synced, self._synced_expunges = state, expunges
         uids, flags = self.uids, self.flags
-        count = len(uids)
-        last = uids[-1] if uids else 0
-        gone: list[int] = []  # indexes into uids of messages no longer in the mailbox
-        changed: list[tuple[int, int, frozenset[str]]] = []  # (index, uid, flags)
-        new: list[tuple[int, frozenset[str]]] = []
-        i = 0
-        for uid, fs in uid_flags(state.messages):
-            while i < count and uids[i] < uid:
-                gone.append(i)
-                i += 1
-            if i < count and uids[i] == uid:
-                if fs != flags[i]:
-                    changed.append((i, uid, fs))
-                i += 1
-            elif uid > last:
-                new.append((uid, fs))
-        gone.extend(range(i, count))
+        # gone: indexes into uids of messages no longer in the mailbox; changed: (index, uid, flags); new: (uid, flags)
+        gone, changed, new = diff(uids, flags, state, self._expunged_at if expunges else self._synced)
+        self._synced, self._synced_expunges = state, expunges
+        if expunges:
+            self._expunged_at = state
         out: list[r.Response] = []
         if expunges and gone:
             out += [r.expunge(g + 1) for g in reversed(gone)]
@@ -145,6 +128,9 @@ class SelectedMailbox:
             self.recent.difference_update(uids[g] for g in gone)
             self.uids = uids = [u for j, u in enumerate(uids) if j not in doomed]
             self.flags = flags = [f for j, f in enumerate(flags) if j not in doomed]
+            self._lent = False
+        if changed or new:
+            uids, flags = self._mine()
         for i, uid, fs in changed:
             if expunges and gone:
                 i -= bisect_left(gone, i)  # sequence numbers after the expunges above
@@ -270,7 +256,8 @@ class SelectedMailbox:
                     items.append((att.response_name, message_item(att, root)))
             if flags != info.flags and not any(a.name == "FLAGS" for a in atts):
                 items.append(("FLAGS", self.flag_value(uid, flags)))  # RFC 3501 6.4.5: report \Seen
-            self.flags[seq - 1] = flags
+            if flags is not self.flags[seq - 1]:
+                self._mine()[1][seq - 1] = flags
             yield r.FetchResponse(seq, items)
         yield from self.sync(backend.state(account, self.name), expunges=False)
         yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
@@ -302,7 +289,8 @@ class SelectedMailbox:
                         raise
                     continue  # expunged by another client meanwhile (e.g. between two pauses): skipped
                 yield r.PAUSE  # a rename each: 10,000 of them take a while, let others in between
-            self.flags[seq - 1] = flags
+            if flags is not self.flags[seq - 1]:
+                self._mine()[1][seq - 1] = flags
             self.keywords.update(f for f in flags if not f.startswith("\\"))
             if not cmd.silent:
                 done.append((seq, uid, flags))
@@ -375,8 +363,8 @@ class SelectedMailbox:
         if move and self.readonly:
             raise ImapNo("Mailbox is read-only", "READ-ONLY")
         dest = decode_mailbox(cmd.mailbox)
-        try:
-            dest_state = session.backend.state(account, dest)
+        try:  # its UIDVALIDITY and read-only flag only: no listing of the whole destination
+            dest_state = destination(session.backend, account, dest)
         except ImapNo as err:
             raise ImapNo(err.text, "TRYCREATE") from None
         if dest_state.read_only:

@@ -27,7 +27,8 @@ from ..protocol.errors import ImapBad, ImapBye, ImapError, ImapNo, internal_erro
 from ..protocol.events import NeedContinuation, ParseError, RawLine
 from .backend import DELIMITER, Backend, MailboxInfo, MailboxState
 from .listing import decode_mailbox, lsub_entries, order, parents, pattern_regex, with_parents
-from .selected import SelectedMailbox, uid_flags
+from .selected import SelectedMailbox
+from .views import total_size, unseen_count
 
 CAPABILITIES = (
     "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
@@ -375,7 +376,7 @@ class Session:
     def _status_response(self, name: str, items: tuple[str, ...]) -> r.StatusDataResponse:
         st = self._state(name)
         values: list[tuple[str, int]] = []
-        for item in STATUS_ORDER:  # only what was asked (UNSEEN and SIZE walk every message), in Dovecot's order
+        for item in STATUS_ORDER:  # only what was asked (UNSEEN and SIZE may walk every message), in Dovecot's order
             if item not in items:
                 continue
             if item == "MESSAGES":
@@ -387,9 +388,9 @@ class Session:
             elif item == "UIDVALIDITY":
                 values.append((item, st.uidvalidity))
             elif item == "UNSEEN":
-                values.append((item, sum(1 for _, fs in uid_flags(st.messages) if "\\Seen" not in fs)))
+                values.append((item, unseen_count(st.messages)))
             else:  # SIZE (RFC 8438); the grammar lets nothing else through
-                values.append((item, sum(m.size for m in st.messages)))
+                values.append((item, total_size(st.messages)))
         return r.StatusDataResponse(utf7.encode(name), tuple(values))
 
     def _cmd_status(self, cmd: c.Status) -> list[r.Response]:
