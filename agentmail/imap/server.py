@@ -42,9 +42,11 @@ from .protocol import commands as c
 from .protocol import response as r
 from .protocol.errors import ImapError, internal_error
 from .protocol.parser import CommandParser
+from .session.listing import decode_mailbox
 from .session.session import Session
 
 log = logging.getLogger("agentmail.imap")
+TIMEOUT = getattr(asyncio, "timeout", None)  # Python 3.11+; 3.10 waits as while idling
 T = TypeVar("T")
 
 READ_SIZE = 64 * 1024
@@ -81,15 +83,17 @@ def raise_fd_limit(want: int) -> None:
         log.warning("cannot raise the open file limit to %d: %s", want, exc)
 
 
-CHEAP_COMMANDS = (c.Capability, c.Noop, c.Check, c.Id, c.Enable, c.Namespace)
+CHEAP_COMMANDS = (c.Capability, c.Noop, c.Check, c.Id, c.Enable, c.Namespace, c.Unselect)
 CHEAP_SPAN = 16  # messages a FETCH/STORE may name to run on the loop
+CHEAP_SELECT = 50_000  # messages a SELECT may copy into its view on the loop (~0.2 ms)
 
 
 def cheap(event: object) -> bool:
     """Commands that cost less than a hop to the worker thread (~80 us): no scan of a directory
-    that did not change, no password hash, a handful of messages at most. They run on the loop when
-    the worker is idle (the backend is still only ever used by one thread at a time)."""
-    if isinstance(event, CHEAP_COMMANDS):
+    that did not change, no password hash, a handful of messages at most; SELECT, EXAMINE and STATUS
+    of a mailbox whose cached state is current. They run on the loop when the worker is idle (the
+    backend is still only ever used by one thread at a time)."""
+    if isinstance(event, CHEAP_COMMANDS + (c.Select, c.Status)):
         return True
     if isinstance(event, (c.Fetch, c.Store)):
         span = 0
@@ -214,12 +218,25 @@ class Connection:
         self.parser.max_line = MAX_LINE
         self.parser.set_max_literal(self.server.cfg.max_message)
 
-    def _current(self, session: Session) -> bool:
-        """A cheap command may run on the loop only if the selected mailbox needs no rescan: a changed
-        folder (100,000 files at worst) is always listed on the worker, never while other clients wait."""
-        if session.selected is None or session.account is None:
+    def _current(self, session: Session, event: object) -> bool:
+        """A cheap command may run on the loop only if the mailbox it looks at (the selected one, or the one
+        SELECT, EXAMINE or STATUS names) needs no listing: a changed folder (100,000 files at worst) is always
+        listed on the worker, never while other clients wait."""
+        backend = self.server.backend
+        if isinstance(event, (c.Select, c.Status)):
+            if session.account is None:
+                return True  # refused at once: not authenticated
+            try:
+                name = decode_mailbox(event.mailbox)
+            except ImapError:
+                return True  # refused at once: a bad name
+            if isinstance(event, c.Select):
+                return backend.is_current(session.account, name, CHEAP_SELECT, moving=not event.readonly)
+            return backend.is_current(session.account, name)
+        if session.selected is None or session.account is None or isinstance(event, c.Unselect):
             return True
-        return self.server.backend.is_current(session.account, session.selected.name)
+        moving = isinstance(event, (c.Noop, c.Check)) and not session.selected.readonly  # new/ -> cur/ at a poll
+        return backend.is_current(session.account, session.selected.name, moving=moving)
 
     async def send(self, responses: list[r.Response]) -> None:
         if responses:
@@ -241,7 +258,7 @@ class Connection:
             failures = session.failed_logins
             stream = session.stream(event)
             self.busy = True
-            on_loop = cheap(event) and self.server.worker_idle() and self._current(session)
+            on_loop = cheap(event) and self.server.worker_idle() and self._current(session, event)
             if on_loop:
                 data, done = take(stream)  # a round trip to the worker costs more than the command
             else:
@@ -263,12 +280,19 @@ class Connection:
                 self._logged_in()
             if session.wants_line:
                 parser.expect_line()
-            if on_loop:  # thousands of pipelined NOOPs are read without a pause: let the others run
+            if on_loop and parser.buffered:  # pipelined NOOPs would be answered without a pause: let the others run
                 await asyncio.sleep(0)
 
     async def _read(self) -> bytes:
         """Wait for client data; while idling, poll the mailbox and push updates meanwhile."""
         limit = self.server.autologout if self.session.account else self.server.preauth_timeout
+        if not self.session.idling and TIMEOUT is not None:  # one timer, no task per read: most of a NOOP's cost
+            try:
+                async with TIMEOUT(limit):
+                    return await self.reader.read(READ_SIZE)
+            except TimeoutError:
+                await self.send([r.bye("Autologout; idle for too long")])
+                return b""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         read = asyncio.ensure_future(self.reader.read(READ_SIZE))
