@@ -134,11 +134,29 @@ class JournalIndex:
         self.receipts: dict[str, list[Receipt]] = {}  # original key -> receipts
         self.lock = threading.Lock()  # one refresh at a time; readers take it too (summaries are then consistent)
         self.generation = 0  # bumped whenever something new was indexed
+        self.stamp: tuple[int, ...] = ()  # (mtime, inode) of new/ and cur/ at the last refresh
 
     # --- bringing it up to date ---
-    def refresh(self) -> int:
-        """Read the journal files not seen yet; returns how many postcards and receipts were added."""
+    def _stamp(self) -> tuple[int, ...]:
+        out: list[int] = []
+        for sub in ("new", "cur"):
+            try:
+                st = os.stat(os.path.join(self.box.path, sub), follow_symlinks=False)
+            except OSError:
+                out += [0, 0]
+                continue
+            out += [st.st_mtime_ns, st.st_ino]
+        return tuple(out)
+
+    def refresh(self, force: bool = True) -> int:
+        """Read the journal files not seen yet; returns how many postcards and receipts were added. Without
+        `force`, only when new/ or cur/ changed since the last refresh (a delivery within the same clock tick as
+        that refresh is caught by the next `force`, which the watcher's event brings)."""
         with self.lock:
+            stamp = self._stamp()  # before listing: a change made while listing shows next time
+            if not force and stamp == self.stamp:
+                return 0
+            self.stamp = stamp
             if not self.box.exists():
                 return 0
             current: dict[str, tuple[str, str]] = {}

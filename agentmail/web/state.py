@@ -112,16 +112,15 @@ class WebState:
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
     async def fresh_journal(self) -> JournalIndex:
-        """The journal index, brought up to date first if the journal changed (one refresh at a time)."""
-        if self.journal_dirty:
-            async with self.journal_lock:
-                if self.journal_dirty:
-                    self.journal_dirty = False
-                    try:
-                        await self.run(self.journal.refresh)
-                    except BaseException:
-                        self.journal_dirty = True
-                        raise
+        """The journal index, brought up to date first if the journal changed (one refresh at a time): what the
+        watcher reported, or what the directories' stamps show (a postcard sent just before this request)."""
+        async with self.journal_lock:
+            force, self.journal_dirty = self.journal_dirty, False
+            try:
+                await self.run(self.journal.refresh, force)
+            except BaseException:
+                self.journal_dirty = True
+                raise
         return self.journal
 
 
