@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -73,9 +74,19 @@ class SequenceSet:
         For UID sets "*" is the largest UID in use (RFC 3501 6.4.8), and a range like 5:* still
         matches the last message even if its UID is below 5.
         """
-        nums = sorted(existing)
+        nums = sorted(existing)  # already sorted in practice: Timsort makes that O(n)
         top = largest if largest is not None else (nums[-1] if nums else 0)
-        return [n for n in nums if self.contains(n, top)]
+        # merge the ranges, then bisect each into the sorted numbers: O(r log r + r log n + hits), never
+        # messages x ranges (a 3,000-range UID set over 10,000 UIDs held the IMAP worker for seconds)
+        out: list[int] = []
+        end = 0
+        for lo, hi in sorted(self._resolved(top)):
+            lo = max(lo, end + 1)  # the part of this range not covered by the ranges before it
+            if lo > hi:
+                continue
+            out.extend(nums[bisect_left(nums, lo):bisect_right(nums, hi)])
+            end = hi
+        return out
 
 
 def _bound(text: str, whole: str) -> Bound:
