@@ -108,6 +108,7 @@ def header_text(name: str, text: str) -> str:
     words = text.split(" ")
     plain = (
         text.isascii()
+        and text.isprintable()  # CR, LF or another control character goes encoded: never a new header line
         and "=?" not in text  # would be decoded as an encoded word by readers
         and "" not in words  # runs of spaces would not survive folding and unfolding
         and all(len(w) < MAX_LINE - len(name) - 3 for w in words)

@@ -629,3 +629,14 @@ def test_parse_urgency_from_importance_and_priority(headers: bytes, urgent: bool
 )
 def test_parse_date_returns_epoch_or_none(value: str, expected: float | None) -> None:
     assert parse_date(value) == expected
+
+
+def test_header_text_never_writes_a_line_break_of_its_input() -> None:
+    """Callers refuse CR/LF in titles first; header_text itself must still never turn one into a new header line."""
+    from agentmail.format.encoding import header_text
+
+    for text in ("a\nBcc: mallory@example.com", "a\r\nX-Evil: 1", "tab\there", "bell\x07"):
+        out = header_text("Subject", text)
+        lines = out.split("\n")
+        assert lines[0].startswith("Subject: ") and all(line.startswith(" ") for line in lines[1:]), out
+        assert "\r" not in out and "\x07" not in out and "\t" not in out and "=?" in out, out  # encoded words
