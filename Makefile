@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with python3, git and make:
-#   make run    start `agentmail serve` (creates .venv and installs on first use)
+#   make run    start `agentmail serve` (creates .venv and installs on first use); it prints a one-time link that
+#               opens the web view in a browser (docs/web.md)
 #   make test   ruff, mypy, the import contracts and the whole test suite
 PYTHON ?= python3
 VENV := .venv
