@@ -68,6 +68,11 @@ def web_login(cfg: Config, info: dict[str, Any], account: str) -> dict[str, Any]
     host, port = info["host"], info["web_port"]
     url = None
     if account == HUMAN and isinstance(port, int):
+        from ..errors import AgentmailError
+
         scheme = "http" if is_loopback(host) else "https"
-        url = f"{scheme}://{url_host(host)}:{port}/login?token={issue(cfg, account)}"
+        try:
+            url = f"{scheme}://{url_host(host)}:{port}/login?token={issue(cfg, account)}"
+        except AgentmailError:
+            url = None  # an unwritable run/: the mail client settings are still worth printing
     return {"host": host, "port": port, "login_url": url}
