@@ -94,7 +94,7 @@ class Poller:
 
     def changed(self) -> list[str]:
         out = []
-        for path, old in self.stamps.items():
+        for path, old in list(self.stamps.items()):  # another thread may add a path meanwhile
             now = self._stamp(path)
             if now != old:
                 self.stamps[path] = now

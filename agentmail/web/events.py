@@ -98,8 +98,10 @@ class Hub:
 class Watcher:
     """Watch the store; call `on_change(change)` on the event loop after each (debounced) burst."""
 
-    def __init__(self, cfg: Config, executor: Executor, on_change: Callable[[Change], None]) -> None:
+    def __init__(self, cfg: Config, executor: Executor, on_change: Callable[[Change], None],
+                 use_inotify: bool = True) -> None:
         self.cfg = cfg
+        self.use_inotify = use_inotify  # False: the poller, as where there is no inotify
         self.executor = executor
         self.on_change = on_change
         self.inotify: Inotify | None = None
@@ -124,42 +126,52 @@ class Watcher:
         return out
 
     def _add_all(self) -> None:
-        for path, tag in self.targets():
-            if self.inotify is not None:
+        """Watch every target not watched yet (a worker thread: it lists the store). Out of inotify watches, it asks
+        the event loop to fall back to the poller."""
+        try:
+            targets = self.targets()
+        except Exception as exc:  # noqa: BLE001 - looked at again at the next rescan
+            log.warning("web view: cannot list the store to watch it: %s", exc)
+            return
+        inotify, poller = self.inotify, self.poller
+        for path, tag in targets:
+            if inotify is not None:
                 try:
-                    self.tags[self.inotify.add(path, ENTRIES)] = tag
+                    self.tags[inotify.add(path, ENTRIES)] = tag
                 except OSError as exc:
                     if exc.errno not in (2, 20):  # ENOENT, ENOTDIR: not there (yet)
                         log.warning("web view: cannot watch %s (%s); looking every %.1f s instead", path, exc, POLL)
-                        self._fall_back()
+                        if self.loop is not None:
+                            self.loop.call_soon_threadsafe(self._fall_back)
                         return
-            if self.poller is not None and path not in self.path_tags:
-                self.poller.add(path)
+            if poller is not None and path not in self.path_tags:
+                poller.add(path)
                 self.path_tags[path] = tag
 
     def _fall_back(self) -> None:
+        """inotify is missing or out of watches: compare mtimes instead (on the event loop)."""
         if self.inotify is not None:
             if self.loop is not None:
                 self.loop.remove_reader(self.inotify.fd)
             self.inotify.close()
             self.inotify = None
-        if self.poller is None:
+        if self.poller is None and self.loop is not None:
             self.poller = Poller()
-            if self.loop is not None:
-                self.tasks.append(self.loop.create_task(self._poll()))
+            self.tasks.append(self.loop.create_task(self._poll()))
+            self.loop.run_in_executor(self.executor, self._add_all)
 
     # --- life cycle ---
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         try:
-            self.inotify = Inotify()
+            self.inotify = Inotify() if self.use_inotify else None
         except OSError:
             self.inotify = None
         if self.inotify is not None:
             self.loop.add_reader(self.inotify.fd, self._readable)
+            await self.loop.run_in_executor(self.executor, self._add_all)
         else:
             self._fall_back()
-        await self.loop.run_in_executor(self.executor, self._add_all)
         self.tasks.append(self.loop.create_task(self._rescan()))
 
     def stop(self) -> None:
