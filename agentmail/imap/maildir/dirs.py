@@ -19,7 +19,7 @@ from itertools import filterfalse
 from ...store.maildir import INFO_SEP
 from ...store.msgfile import entry_kind, report_odd
 from ..protocol.errors import ImapNo
-from .snapshot import sys_intern
+from .snapshot import INTERN, Entry
 
 DIRTY_NS = 2_000_000_000  # a directory changed less than 2 s ago may change again unseen (mtime granularity)
 SMALL_NEW = 4096  # a dirty new/ of up to this many names is listed at every look
@@ -69,32 +69,56 @@ class Dir:
         except (FileNotFoundError, NotADirectoryError):
             raise missing() from None
 
-    def scan(self, odd: set[str]) -> list[Found]:
-        """List it from scratch: every regular file (the entry's d_type says which, no stat) whose base is not in
-        ``odd``; anything else is recorded in ``names`` as 0 (and reported once)."""
-        out: list[Found] = []
+    def scan(self, odd: set[str], pending: dict[str, int], cap: int
+             ) -> tuple[list[Entry], list[tuple[Found, int]], list[Found], int]:
+        """List it from scratch (the cold scan's loop: kept tight). Regular files only (the entry's d_type says
+        which, no stat); anything else, and bases in ``odd``, are recorded in ``names`` as 0 (reported once). Returns
+        (entries for files whose UID ``pending`` gives (taken out of it) and whose ``,W=`` size is at most ``cap``,
+        recorded in ``names``; (file, UID) of the other numbered ones; files without a UID; their total size)."""
+        entries: list[Entry] = []
+        slow: list[tuple[Found, int]] = []
+        later: list[Found] = []
         names = self.names = {}
-        sub = self.sub
+        sub, total = self.sub, 0
+        pop, interned = pending.pop, INTERN.setdefault
         start = time.time_ns()  # before the lstat: a later change has a later mtime, or is within DIRTY_NS
         mtime = self.lstat_mtime()
         try:  # scandir, not listdir: the d_type of each entry, and 100,000 names are never all held at once
             with os.scandir(self.path) as it:
                 for de in it:
                     name = de.name
-                    if name.startswith(".") or not de.is_file(follow_symlinks=False):
-                        if not name.startswith("."):
+                    if name[0] == "." or not de.is_file(follow_symlinks=False):
+                        if name[0] != ".":
                             report_odd(de.path, entry_kind(de))
                         names[name] = 0
                         continue
                     base, sep, info = name.partition(INFO_SEP)
-                    if base in odd:
+                    if odd and base in odd:
                         names[name] = 0
                         continue
-                    out.append((sub, name, base, sys_intern(info) if sep else None))
+                    flags = (interned(info, info) if len(info) <= 8 else info) if sep else None
+                    uid = pop(base, None)
+                    if uid is None:
+                        later.append((sub, name, base, flags))
+                        continue
+                    at = base.rfind(",W=")  # the size as served (W >= S: under the cap, S is too)
+                    if at >= 0:
+                        text = base[at + 3:]
+                        comma = text.find(",")
+                        if comma >= 0:
+                            text = text[:comma]
+                        if text.isdigit() and text.isascii():
+                            size = int(text)
+                            if size <= cap:
+                                entries.append(Entry(uid, base, sub, flags, size, None))
+                                names[name] = uid
+                                total += size
+                                continue
+                    slow.append(((sub, name, base, flags), uid))
         except (FileNotFoundError, NotADirectoryError):
             raise missing() from None
-        self._listed(mtime, start, len(names) + len(out))
-        return out
+        self._listed(mtime, start, len(names) + len(slow) + len(later))
+        return entries, slow, later, total
 
     def relist(self, renamed: Callable[[list[str]], Iterable[str]]) -> tuple[list[str], list[tuple[str, int]]]:
         """List it again: (names added, (name, uid) of the names gone, taken out of ``names``). Besides

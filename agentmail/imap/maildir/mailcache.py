@@ -61,7 +61,8 @@ class MailboxCache:
         self.maildir = Maildir(path)
         self.path = path
         self.cap = cap  # the largest message file served (store.msgfile.read_cap)
-        self._roots = self.maildir.dirs(())  # checked with lstat on every refresh: no link leads out of the store
+        self._roots = self.maildir.dirs(())  # checked with lstat when new/ or cur/ is another directory: no link
+        self._inodes: tuple[int, int, int] | None = None  # leads out of the store; (device, new/, cur/) checked
         self.dirs = {"new": Dir("new", os.path.join(path, "new")), "cur": Dir("cur", os.path.join(path, "cur"))}
         self.ul = UidTail(self.maildir)
         self.flags = FlagMap(self.maildir)
@@ -135,6 +136,11 @@ class MailboxCache:
             if not stat.S_ISDIR(mode):
                 report_odd(path, "a symbolic link" if stat.S_ISLNK(mode) else "not a directory")
                 raise odd_mailbox()
+        inodes = (new.st_dev, new.st_ino, cur.st_ino)
+        if inodes == self._inodes:
+            # the same new/ and cur/ as at the last look: the Maildir (and its account) cannot have been swapped
+            # for a link to somewhere else since, or these would be other directories
+            return new.st_mtime_ns, cur.st_mtime_ns
         for path in self._roots:
             try:
                 if stat.S_ISDIR(os.lstat(path).st_mode):
@@ -143,6 +149,7 @@ class MailboxCache:
                 continue  # gone under us: new/ and cur/ said NONEXISTENT already, or will next time
             report_odd(path, odd_dir(path) or "gone")
             raise odd_mailbox()
+        self._inodes = inodes
         return new.st_mtime_ns, cur.st_mtime_ns
 
     def _changes(self) -> tuple[bool, bool, bool]:
@@ -181,6 +188,7 @@ class MailboxCache:
             return self._publish()
         list_new, list_cur, read_ul = self._changes()
         if not (list_new or list_cur or read_ul):
+            self._checked = time.monotonic_ns()  # a second look within the same command need not stat again
             return self._publish()
         if (list_new or list_cur) and self.flags.changed():
             self._reload_keywords()
@@ -216,24 +224,35 @@ class MailboxCache:
             self._reload_keywords()
             if not self.uidvalidity:
                 self._read_uidlist()
-            found: list[Found] = []
+            entries: list[Entry] = []
+            later: list[Found] = []
+            self.total_size = 0
             for d in self.dirs.values():
-                found += d.scan(self.odd)
-            entries, later = self._entries(found)
+                fast, slow, unnumbered, size = d.scan(self.odd, self.ul.pending, self.cap)
+                entries += fast
+                later += unnumbered
+                self.total_size += size
+                for (sub, name, base, info), uid in slow:  # no usable W= in the name: the file is read
+                    entry = self._new_entry(uid, sub, base, info)
+                    d.names[name] = 0 if entry is None else uid
+                    if entry is not None:
+                        entries.append(entry)
+                        self.total_size += entry.size
             if self._was_reset:
                 continue
             entries.sort(key=lambda e: e.uid)
             by_uid = self.by_uid = {e.uid: e for e in entries}
             if len(by_uid) < len(entries):  # the uidlist gave one UID to two files: the first listed keeps it
+                for e in entries:
+                    if by_uid[e.uid] is not e:
+                        self.dirs[e.sub].names[e.filename] = 0
+                        self.total_size -= e.size
                 entries = [e for e in entries if by_uid[e.uid] is e]
             self.by_base = {e.base: e.uid for e in entries}
-            for e in entries:
-                self.dirs[e.sub].names[e.filename] = e.uid
             flagset = self.flags.flagset
             flags = [flagset(e.info or "") for e in entries]
             self.ordered = Ordered(entries, flags)
             self.flag_counts = dict(Counter(flags))
-            self.total_size = sum(e.size for e in entries)
             self.new_uids = {e.uid for e in entries if e.sub == "new"}
             if entries:
                 self.next_uid = max(self.next_uid, entries[-1].uid + 1)
@@ -241,12 +260,12 @@ class MailboxCache:
             unknown: list[Found] = []
             for item in later:
                 sub, name, base, info = item
-                uid = self.by_base.get(base)
-                if uid is None:
+                twin = self.by_base.get(base)
+                if twin is None:
                     unknown.append(item)
-                elif by_uid[uid].sub != sub:  # in new/ and cur/ both (a rename in flight): the other name noted
-                    self.dirs[sub].names[name] = uid
-                    self._alt.setdefault(uid, set()).add((sub, name))
+                elif by_uid[twin].sub != sub:  # in new/ and cur/ both (a rename in flight): the other name noted
+                    self.dirs[sub].names[name] = twin
+                    self._alt.setdefault(twin, set()).add((sub, name))
             if unknown:
                 self._number(unknown)
             if not self._was_reset:
@@ -254,28 +273,6 @@ class MailboxCache:
         # a dict keeps its size after pops: let the first read's table go
         self.ul.pending = {b: u for b, u in self.ul.pending.items() if b not in self.by_base}
         return self._publish()
-
-    def _entries(self, found: list[Found]) -> tuple[list[Entry], list[Found]]:
-        """Entries for the files the uidlist numbers (the cold scan's loop: kept tight); the others come back."""
-        pop = self.ul.pending.pop
-        cap = self.cap
-        entries: list[Entry] = []
-        later: list[Found] = []
-        for item in found:
-            sub, name, base, info = item
-            uid = pop(base, None)
-            if uid is None:
-                later.append(item)
-                continue
-            at = base.rfind(",W=")  # the size as served, from the name (W >= S: under the cap, S is too)
-            text = base[at + 3:].partition(",")[0] if at >= 0 else ""
-            if text.isdigit() and text.isascii() and int(text) <= cap:
-                entries.append(Entry(uid, base, sub, info, int(text), None))
-            elif (entry := self._new_entry(uid, sub, base, info)) is not None:
-                entries.append(entry)
-            else:
-                self.dirs[sub].names[name] = 0
-        return entries, later
 
     def _clear(self) -> None:
         self.by_uid, self.by_base, self.ordered = {}, {}, Ordered()
@@ -545,15 +542,13 @@ class MailboxCache:
 
     # ------------------------------------------------------------------ dovecot-uidlist
     def _number(self, unknown: list[Found]) -> None:
-        """Files the uidlist did not number when we read it: a delivery in flight appends its record under the
-        uidlist lock, so wait for that lock and read again; number what is still missing (uidlist.sync)."""
+        """Files the uidlist did not number when we read it: read on (a delivery in flight), then number the rest
+        under the uidlist lock (UidTail.number)."""
         self._read_uidlist()
         left = self._resolve(unknown)
         if left:
-            self.ul.wait_for_writer(self.by_base)
-            left = self._resolve(left)
-        if left:
-            self.ul.sync(self.by_base)
+            self.ul.number([base for _, _, base, _ in left], self.by_base)
+            self._after_read()
             left = self._resolve(left)
         for sub, name, base, info in left:  # no UID could be given (read-only store): shown once it has one
             self._unnumbered[base] = (sub, name, info)
@@ -571,6 +566,9 @@ class MailboxCache:
 
     def _read_uidlist(self) -> None:
         self.ul.read(self.by_base)
+        self._after_read()
+
+    def _after_read(self) -> None:
         if self.ul.reset:  # a new UIDVALIDITY: every cached UID is void; the tail read it all afresh
             self.ul.reset = False
             self._was_reset = True

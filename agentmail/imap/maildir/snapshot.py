@@ -53,10 +53,10 @@ class Entry:
 
 
 def sys_intern(text: str) -> str:
-    return text if len(text) > 8 else _INTERN.setdefault(text, text)
+    return text if len(text) > 8 else INTERN.setdefault(text, text)
 
 
-_INTERN: dict[str, str] = {}
+INTERN: dict[str, str] = {}  # the short info strings ("S", "RS", ...) and "new"/"cur": shared, not per message
 
 
 class Ordered:

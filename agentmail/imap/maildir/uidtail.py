@@ -18,7 +18,7 @@ from collections.abc import Container
 from ...errors import AgentmailError
 from ...store import uidlist
 from ...store.dotlock import DotLock
-from ...store.maildir import Maildir
+from ...store.maildir import Maildir, name_time
 from ..protocol.errors import ImapNo
 
 
@@ -105,11 +105,12 @@ class UidTail:
         pending, next_uid = self.pending, self.next_uid
         first = start == 0  # the header
         for chunk in _chunks(data, end):  # a megabyte at a time: no list of 100,000 records at once
-            lines = chunk.decode("utf-8", "surrogateescape").split("\n")
-            lines.pop()  # "" after the last newline
+            text = chunk.decode("utf-8", "surrogateescape")
             if first:
-                del lines[0]
+                text = text.partition("\n")[2]  # the header
                 first = False
+            lines = text.split("\n")
+            lines.pop()  # "" after the last newline
             for line in lines:
                 # "<uid> :<base>", as agentmail and Dovecot 2.3 write them; anything else is parsed strictly
                 text, sep, base = line.partition(" :")
@@ -136,18 +137,17 @@ class UidTail:
             with contextlib.suppress(ImapNo):  # served as read; the next writer repairs it
                 self.repair(known)  # rewritten clean (store/uidlist.py), so Dovecot never finds it broken
 
-    def sync(self, known: Container[str]) -> None:
-        """Number the files nobody numbered yet (uidlist.sync, under Dovecot's lock), then read what it wrote."""
-        try:
-            uidlist.sync(self.maildir)
-        except AgentmailError:
-            return
-        self.read(known)  # a rewrite has a new inode: read whole; an append: only the tail
-
-    def wait_for_writer(self, known: Container[str]) -> None:
-        """Take and drop the uidlist lock (a delivery in flight writes its record under it), then read."""
-        with contextlib.suppress(AgentmailError, OSError), DotLock(self.path):
-            pass
+    def number(self, bases: list[str], known: Container[str]) -> None:
+        """Give UIDs to files nobody numbered: under Dovecot's lock, read what was appended meanwhile (a delivery in
+        flight writes its record under that lock), then append records for the rest, in delivery order, as
+        Dovecot does (uidlist.append: O(new), where uidlist.sync lists the folder and rewrites the file). A store
+        we cannot write leaves them unnumbered."""
+        with contextlib.suppress(AgentmailError, OSError), DotLock(self.path) as lock:
+            self.read(known)
+            missing = sorted((b for b in bases if b not in self.pending and b not in known),
+                             key=lambda b: (name_time(b), b))
+            if missing:
+                uidlist.append(self.maildir, missing, lock=lock)
         self.read(known)
 
     def repair(self, known: Container[str]) -> None:
@@ -179,7 +179,8 @@ class UidTail:
         try:
             with DotLock(self.path) as lock:
                 if not os.path.exists(self.path):
-                    lock.replace(uidlist.format_uidlist(uidlist.new_uidlist()).encode())
+                    # a file that vanished under us: a new UIDVALIDITY above the old one, so no UID is given twice
+                    lock.replace(uidlist.format_uidlist(uidlist.new_uidlist(self.uidvalidity)).encode())
         except (AgentmailError, OSError):
             if not self.uidvalidity:
                 self.uidvalidity = 1
