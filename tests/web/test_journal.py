@@ -98,3 +98,28 @@ def test_a_refresh_reads_only_new_files(tmp_path: Path) -> None:
                  b"Message-ID: <two@agents.localhost>\n\nbody\n", ["bob"], sender="carol")
     assert index.refresh() == 1 and index.generation == generation + 1
     assert [t["title"] for t in index.thread_list()["threads"]] == ["Two", "One"]
+
+
+def test_receipts_from_other_clients_are_read(tmp_path: Path) -> None:
+    """A report part as Thunderbird writes it (read without the email parser), and one without Original-Message-ID
+    (RFC 8098 3.2.5 makes it optional: the email parser's reading and In-Reply-To name the original)."""
+    cfg = setup(tmp_path)
+    first = compose.send(cfg, "alice", ["bob"], "Plain", "x")
+    second = compose.send(cfg, "alice", ["carol"], "No original id", "y")
+
+    def mdn(reader: str, original: str | None) -> bytes:
+        named = f"Original-Message-ID: {original}\r\n" if original else ""
+        return (f"From: {reader}@agents.localhost\r\nTo: alice@agents.localhost\r\nSubject: Read: x\r\n"
+                f"Message-ID: <mdn-{reader}@agents.localhost>\r\nIn-Reply-To: {second.message_id}\r\n"
+                'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=disposition-notification; '
+                'boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nThe message was displayed.\r\n'
+                "--B\r\nContent-Type: message/disposition-notification\r\n\r\nReporting-UA: some client\r\n"
+                f"Final-Recipient: rfc822; {reader}@agents.localhost\r\n{named}"
+                "Disposition: manual-action/MDN-sent-manually; displayed\r\n--B--\r\n").encode()
+
+    deliver(cfg, mdn("bob", first.message_id), ["alice"], sender="bob")
+    deliver(cfg, mdn("carol", None), ["alice"], sender="carol")
+    index = JournalIndex(cfg)
+    index.refresh()
+    assert [(r["reader"], r["disposition"]) for r in index.receipts_for(first.key)] == [("bob", "displayed")]
+    assert [(r["reader"], r["disposition"]) for r in index.receipts_for(second.key)] == [("carol", "displayed")]
