@@ -69,7 +69,15 @@ def wait(home: str | None, as_name: str | None) -> int:
         from .wait import run
 
         code = run(read_stdin(), home, as_name)
-        return code if code in (0, 2) or code >= 64 else 0
+        if code == 2:
+            # Woken: the wake text is written and flushed, every file closed. Exit now rather than after the
+            # interpreter's teardown (~10 ms): the model request waits for this exit.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            import os
+
+            os._exit(2)
+        return code if code == 0 or code >= 64 else 0
     except Exception as exc:  # noqa: BLE001 - never a traceback, never a wake by accident
         from ..errors import AgentmailError
 

@@ -282,7 +282,9 @@ def session_start(cfg: Config, payload: dict[str, Any], as_name: str | None) -> 
     session = find_session(cfg, payload, as_name, register=True)
     assert session is not None
     refresh_presence(cfg, session, payload, force=not session.bound_now)
-    context("session-start", [intro(cfg, session), *announcement(cfg, take_new(cfg, session.name))])
+    items = take_new(cfg, session.name)
+    notes = wake_notes(cfg, session.name, items)
+    context("session-start", [intro(cfg, session), *announcement(cfg, items, notes=notes)])
 
 
 def prompt(cfg: Config, payload: dict[str, Any], as_name: str | None, event: str = "prompt") -> None:
@@ -314,7 +316,7 @@ def stop(cfg: Config, payload: dict[str, Any], as_name: str | None) -> None:
     assert session is not None
     items = take_new(cfg, session.name, urgent_only=True)
     if items:
-        lines = announcement(cfg, items, "urgent")
+        lines = announcement(cfg, items, "urgent", wake_notes(cfg, session.name, items))
         reason = "\n".join(lines) + "\nRead and answer before you stop: agentmail read ID, then agentmail reply ID."
         emit({"decision": "block", "reason": reason})
 

@@ -287,6 +287,8 @@ class Waiter:
 
     def run(self) -> int:
         self.arm()
+        # What a wake needs, loaded now rather than when mail comes: a wake is then only reads, renames and writes.
+        from ..agent import mailbox, render, wake  # noqa: F401
         watch = Watch({self.new_dir: WATCH_MASK, self.dir: WATCH_MASK, self.cur_dir: IN_CREATE}, self.harness,
                       self.harness_start)
         deadline = time.monotonic() + self.lifetime

@@ -53,7 +53,8 @@ def test_register_whoami_directory(am, home: Path) -> None:
     rows = json.loads(am("directory", "--json").ok().out)
     assert [r["name"] for r in rows] == ["alice", "bob", "human"]
     for row in rows:
-        assert set(row) == {"name", "address", "kind", "online", "last_seen", "cwd", "aliases"}
+        assert set(row) == {"name", "address", "kind", "online", "last_seen", "cwd", "aliases", "state", "wakeable",
+                            "wake_note"}
 
 
 def test_register_again_keeps_the_mailbox(am, home: Path) -> None:

@@ -273,7 +273,7 @@ def test_done_closes_the_thread(store: Store, sessions: Sessions, tmp_path: Path
     a, b = sessions.started("asker"), sessions.started("answerer")
     wa = a.stop()
     question = send(store.cfg, "asker", ["answerer"], "which port?", "?").key
-    wb = b.stop()
+    wb = b.spawn_wait()  # the question is already waiting: this waiter may wake before it has even armed
     assert question[:8] in wb.woke()
     answer = reply(store.cfg, "answerer", find(store.cfg, "answerer", question[:8]), "8025", done=True).key
     assert b"X-Agentmail-Thread: done" in store_file(store, "asker", answer)
