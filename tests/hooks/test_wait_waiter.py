@@ -219,7 +219,7 @@ def test_a_broken_store_is_one_line_never_a_wake(store: Store, sessions: Session
     assert len(lines) == 1 and "wake_budget_thread must be a int" in lines[0] and "Traceback" not in waiter.stderr
 
 
-def test_fifty_waiters_one_postcard_wakes_exactly_its_session(store: Store, sessions: Sessions) -> None:
+def test_many_waiters_one_postcard_wakes_exactly_its_session(store: Store, sessions: Sessions) -> None:
     """Many sessions waiting at once; a postcard wakes its own and no other (and none of them busy-waits)."""
     store.register("backend")
     waiting = []
