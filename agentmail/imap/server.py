@@ -83,6 +83,7 @@ def raise_fd_limit(want: int) -> None:
         log.warning("cannot raise the open file limit to %d: %s", want, exc)
 
 
+IDLE_POLL = c.Noop("")  # what an IDLE poll does, for _current: new/ -> cur/ in a read-write mailbox
 CHEAP_COMMANDS = (c.Capability, c.Noop, c.Check, c.Id, c.Enable, c.Namespace, c.Unselect)
 CHEAP_SPAN = 16  # messages a FETCH/STORE may name to run on the loop
 CHEAP_SELECT = 50_000  # messages a SELECT may copy into its view on the loop (~0.2 ms)
@@ -307,8 +308,11 @@ class Connection:
                 if done:
                     return read.result()
                 if self.session.idling:
-                    try:
-                        updates = await self.server._run(self.session.poll)
+                    try:  # an unchanged mailbox is polled on the loop: a few stats, no hop to the worker
+                        if self.server.worker_idle() and self._current(self.session, IDLE_POLL):
+                            updates = self.session.poll()
+                        else:
+                            updates = await self.server._run(self.session.poll)
                     except ImapError as err:  # e.g. the mailbox was deleted under us
                         await self.send([r.bye(f"Selected mailbox is gone: {err.text}")])
                         return b""
