@@ -1,4 +1,4 @@
-"""Commands around the mail itself: login-info, init, cleanup, demo."""
+"""Commands around the mail itself: login-info, init, cleanup, demo, and `admin` (a mail server for many machines)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 
 import click
 
+from ..errors import UsageError
 from .app import Ctx, emit_json, out, pass_ctx
 
 
@@ -94,7 +95,111 @@ def demo(into: str | None) -> None:
         f"  mutt -f {home}/maildirs/backend")
 
 
+@click.group()
+def admin() -> None:
+    """Serve this store to agents on other machines through Dovecot and Postfix (docs/scale-out.md)."""
+
+
+@admin.command(name="add")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["agent", "human", "service"]), default="agent", show_default=True)
+@click.option("--password-file", "password_file", type=click.Path(dir_okay=False),
+              help="Write the password here (default: server/credentials/NAME.password in the store), mode 0600.")
+@click.option("--imap", "imap_url", metavar="URL", help="The IMAP URL agents use (default: from `admin config`).")
+@click.option("--smtp", "smtp_url", metavar="URL", help="The SMTP URL agents use (default: from `admin config`).")
+@pass_ctx
+def admin_add(c: Ctx, name: str, kind: str, password_file: str | None, imap_url: str | None,
+              smtp_url: str | None) -> None:
+    """Add an account for an agent on another machine; print the `remote set` line to run there."""
+    from ..agent import provision
+    from ..format.address import normalize_name
+
+    name = normalize_name(name)
+    imap, smtp = provision.urls(c.cfg, imap_url, smtp_url)
+    done = provision.add(c.cfg, name, kind, password_file)
+    out(f"added {done['name']} ({kind}): {done['address']}\n"
+        f"password file: {done['password_file']} (mode 0600; copy it to the agent's machine, keep it 0600)\n"
+        f"postfix tables: {done['postfix']} ({done['postfix_note']})\n"
+        f"on the agent's machine, with the password file's path there:\n"
+        f"  {provision.remote_line(imap, smtp, str(done['name']), str(done['password_file']))}")
+
+
+@admin.command(name="password")
+@click.argument("name")
+@click.option("--password-file", "password_file", type=click.Path(dir_okay=False),
+              help="Write the password here (default: server/credentials/NAME.password in the store), mode 0600.")
+@click.option("--imap", "imap_url", metavar="URL", help="The IMAP URL agents use (default: from `admin config`).")
+@click.option("--smtp", "smtp_url", metavar="URL", help="The SMTP URL agents use (default: from `admin config`).")
+@pass_ctx
+def admin_password(c: Ctx, name: str, password_file: str | None, imap_url: str | None, smtp_url: str | None) -> None:
+    """Write an account's password file again (a lost copy); print the `remote set` line."""
+    from ..agent import provision
+    from ..format.address import normalize_name
+
+    name = normalize_name(name)
+    imap, smtp = provision.urls(c.cfg, imap_url, smtp_url)
+    real, path = provision.password(c.cfg, name, password_file)
+    out(f"password file: {path} (mode 0600)\n  {provision.remote_line(imap, smtp, real, path)}")
+
+
+@admin.command(name="maps")
+@pass_ctx
+def admin_maps(c: Ctx) -> None:
+    """Rewrite the Postfix tables from the store's accounts (after accounts were added or renamed by other means)."""
+    from ..agent import provision
+    from ..store import registry
+
+    registry.ensure_store(c.cfg)
+    directory, note = provision.write_tables(c.cfg)
+    out(f"postfix tables: {directory} ({note})")
+
+
+@admin.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def admin_list(c: Ctx, as_json: bool) -> None:
+    """The accounts the server serves, with their kind (agents are on the all list)."""
+    from ..store import registry
+
+    registry.ensure_store(c.cfg)
+    rows = [{"name": a["name"], "kind": a.get("kind", "agent"), "address": c.cfg.address(a["name"])}
+            for a in registry.accounts(c.cfg)]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        out(f"{row['name']:<32} {row['kind']:<8} {row['address']}")
+
+
+@admin.command(name="config")
+@click.option("--hostname", required=True, help="The server's name, as its TLS certificate names it.")
+@click.option("--tls-cert", required=True, type=click.Path(dir_okay=False), help="PEM certificate (full chain).")
+@click.option("--tls-key", required=True, type=click.Path(dir_okay=False), help="PEM private key.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Write dovecot.conf, postfix-main.cf, postfix-master.cf and agentmail.sieve here.")
+@click.option("--vmail", default="vmail", show_default=True, help="The user mail files belong to.")
+@click.option("--imap", "imap_url", metavar="URL", help="The IMAP URL agents use (default: imaps://HOSTNAME).")
+@click.option("--smtp", "smtp_url", metavar="URL", help="The SMTP URL agents use (default: smtp://HOSTNAME:587).")
+@pass_ctx
+def admin_config(c: Ctx, hostname: str, tls_cert: str, tls_key: str, out_dir: str, vmail: str,
+                 imap_url: str | None, smtp_url: str | None) -> None:
+    """Write the reference Dovecot and Postfix configuration for this store (docs/scale-out.md)."""
+    from ..agent import provision
+    from ..agent.deploy import Deployment
+
+    if not hostname or any(ch.isspace() or ch in "/:@" for ch in hostname):
+        raise UsageError(f"--hostname {hostname!r}: expected a host name such as mail.example.com")
+    for opt, value in (("--vmail", vmail), ("--tls-cert", tls_cert), ("--tls-key", tls_key)):
+        if not value or any(ch.isspace() or ord(ch) < 32 for ch in value):
+            raise UsageError(f"{opt} {value!r}: no spaces or control characters")
+    imap, smtp = provision.urls(c.cfg, imap_url or f"imaps://{hostname}", smtp_url or f"smtp://{hostname}:587")
+    d = Deployment(c.cfg.home, c.cfg.domain, hostname, os.path.abspath(tls_cert), os.path.abspath(tls_key),
+                   vmail=vmail, max_message=c.cfg.max_message)
+    for path in provision.write_config(c.cfg, d, out_dir, imap, smtp):
+        out(f"wrote {path}")
+
+
 def register_commands(group: click.Group) -> None:
-    for command in (login_info, init, cleanup, demo):
+    for command in (login_info, init, cleanup, demo, admin):
         if command.name not in group.commands:
             group.add_command(command)

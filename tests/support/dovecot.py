@@ -9,6 +9,11 @@ As root, Dovecot refuses to run mail processes as root: they run as user `vmail`
 missing) and `start()` hands the tree to it. Files our side writes later are root's: call `chown()` before letting
 Dovecot at them again. The auth process runs as root, so it reads the store's own passwd file. As another user,
 every Dovecot process runs as that user.
+
+`ServerDovecot(deployment, work)` is the reference deployment of docs/scale-out.md instead: the configuration
+`agentmail.agent.deploy` renders (IMAP with STARTTLS and IMAPS, LMTP with the Sieve script, METADATA, the auth and
+LMTP sockets in Postfix's queue directory), with the test instance's own directories appended. It serves a store
+owned by `vmail` (the test hands it over with `chown()`), as the deployment does.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from agentmail.agent.deploy import Deployment
 from tests.support.servers import free_port, stop_process
 from tests.support.tools import missing, which
 
@@ -168,3 +174,55 @@ class Dovecot:
         except imaplib.IMAP4.error as exc:
             raise AssertionError(f"{exc}\n{self.log_text()}") from exc
         return imap
+
+
+# What a test instance changes in the deployment's configuration: its own run and state directories and log, so
+# it never meets the machine's own Dovecot (settings given again replace the earlier value).
+TEST_INSTANCE = """\
+# the test instance (tests/support/dovecot.py): its own directories and log
+base_dir = {work}/run
+state_dir = {work}/state
+instance_name = am{port}
+log_path = {work}/dovecot.log
+"""
+
+
+class ServerDovecot(Dovecot):
+    """Dovecot with the reference deployment's configuration (agentmail.agent.deploy) on the loopback ports of
+    `deployment` (imap_port, imaps_port), delivering over LMTP through the sockets in `deployment.postfix_queue`."""
+
+    def __init__(self, deployment: Deployment, work: Path) -> None:
+        from agentmail.agent import deploy
+
+        if os.geteuid() != 0:
+            missing("the reference deployment runs Dovecot as root with mail user vmail")
+        self.deployment = deployment
+        self.home = Path(deployment.store)
+        self.own_work = False
+        self.work = work
+        self.port = deployment.imap_port
+        self.imaps_port = deployment.imaps_port
+        self.log = work / "dovecot.log"
+        self.as_root = True
+        for sub in ("run", "state"):
+            (work / sub).mkdir(parents=True, exist_ok=True)
+        open_path(self.home)
+        self.conf = work / "dovecot.conf"
+        self.conf.write_text(deploy.dovecot_conf(deployment) + TEST_INSTANCE.format(work=work, port=self.port))
+        self.proc = None
+
+    def chown(self) -> None:
+        subprocess.run(["chown", "-R", "vmail:vmail", str(self.home)], check=True)
+
+    def doveadm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`doveadm -c CONF ARGS` against this instance."""
+        return subprocess.run([which("doveadm") or "/usr/bin/doveadm", "-c", str(self.conf), *args],
+                              capture_output=True, text=True, check=False)
+
+
+def open_path(path: Path) -> None:
+    """Let other users (dovecot, vmail, postfix) walk down to `path` (its parents get the x bits)."""
+    for parent in path.parents:
+        if parent == Path("/"):
+            break
+        os.chmod(parent, os.stat(parent).st_mode | 0o011)

@@ -1,0 +1,334 @@
+"""Two (or more) machines on one: a mail server and client homes that reach it only over loopback sockets.
+
+A server is one of:
+- `MailServer`: the reference deployment of docs/scale-out.md (Postfix submission with STARTTLS and SASL through
+  Dovecot, LMTP into Dovecot with the Sieve script, Dovecot IMAP with STARTTLS/IMAPS, IDLE and METADATA) on a
+  server store owned by `vmail`, configured by `agentmail.agent.deploy` exactly as `agentmail admin config` does;
+- `ServeServer`: `agentmail serve` on a server store with a test certificate (SMTP STARTTLS; its IMAP is plain,
+  loopback only).
+Both provision accounts with the real `agentmail admin add`, and give `imap_url`, `smtp_url` (the URLs an agent's
+machine is configured with), `ca_file` (the test CA: clients trust it through SSL_CERT_FILE), `wrong_cert` (a
+certificate for another name, signed by the same CA) and `server_store` (a `Store` to look into).
+
+A `Machine` is a client home standing for another computer: its own AGENTMAIL_HOME (the same domain as the server),
+the CA in SSL_CERT_FILE, and `run()` for `agentmail` commands as a subprocess. `connect()` copies the password file
+the admin wrote into the machine (0600) and runs `agentmail remote set` there with the server's URLs.
+
+    with MailServer(tmp_path / "server") as server:
+        alice, bob = (Machine.connected(tmp_path / n, server, n) for n in ("alice", "bob"))
+        alice.run("send", "bob", "hello")
+
+One rig per test module (a module-scoped fixture, parametrized over the kinds) keeps the suite's time modest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from agentmail import config
+from agentmail.agent import provision
+from agentmail.agent.deploy import Deployment
+from agentmail.store import passwd, registry
+from tests.support.dovecot import ServerDovecot, open_path, unavailable
+from tests.support.postfix import Postfix, need_postfix
+from tests.support.servers import Serve, free_port, stop_process
+from tests.support.store import AGENTMAIL, Store, env_for
+from tests.support.tls import CertFiles, TestCA
+from tests.support.tools import missing
+
+DOMAIN = "agents.test"
+HOSTNAME = "localhost"  # the name clients connect to; the test certificate names it and 127.0.0.1
+MAIL_USER = "vmail"
+
+
+def make_home(home: Path, domain: str = DOMAIN) -> config.Config:
+    """A store at `home` for `domain` (config.json), created with its skeleton."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.json").write_text(json.dumps({"domain": domain}) + "\n")
+    cfg = config.load(str(home))
+    registry.ensure_store(cfg)
+    return cfg
+
+
+def run(args: list[str], env: dict[str, str], *, stdin: str | None = None, timeout: float = 60,
+        user: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, env=env, input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
+                          user=user, group=user)
+
+
+class Server:
+    kind = ""
+    imap_url = ""
+    smtp_url = ""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.ca = TestCA(root / "tls")
+        self.cert = self.ca.issue(HOSTNAME, "127.0.0.1")
+        self.wrong_cert = self.ca.issue("wrong.example", stem="wrong")
+        self.home = root / "store"
+        self.cfg = make_home(self.home)
+        self.server_store = Store(self.home)
+        self.owner: str | None = None  # the user the server store belongs to (None: this user)
+
+    @property
+    def ca_file(self) -> Path:
+        return self.ca.cert
+
+    @property
+    def domain(self) -> str:
+        return DOMAIN
+
+    def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`agentmail --home STORE admin ARGS` on the server machine, as the operator (root) runs it."""
+        return run([AGENTMAIL, "--home", str(self.home), "admin", *args], env_for(self.home))
+
+    def add(self, name: str, kind: str = "agent") -> Path:
+        """`agentmail admin add NAME` with this server's URLs; the password file it wrote."""
+        proc = self.admin("add", name, "--kind", kind, "--imap", self.imap_url, "--smtp", self.smtp_url)
+        if proc.returncode != 0:
+            raise AssertionError(f"admin add {name} exited {proc.returncode}: {proc.stderr}")
+        for line in proc.stdout.splitlines():
+            if line.startswith("password file: "):
+                return Path(line.split(": ", 1)[1].split(" (", 1)[0])
+        raise AssertionError(f"admin add printed no password file: {proc.stdout}")
+
+    def local(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """`agentmail ARGS` on the server machine itself, on the server store, as its owner (a local agent)."""
+        return run([AGENTMAIL, *args], env_for(self.home), stdin=stdin, user=self.owner)
+
+    def password(self, name: str) -> str:
+        return passwd.password_for(self.cfg, name)
+
+    def start(self) -> Server:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def logs(self) -> str:
+        return ""
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class MailServer(Server):
+    """Dovecot + Postfix, the reference deployment, on free loopback ports."""
+
+    kind = "dovecot"
+
+    def __init__(self, root: Path) -> None:
+        why = unavailable()
+        if why:
+            missing(why)
+        need_postfix()
+        super().__init__(root)
+        open_path(root)
+        self.owner = MAIL_USER
+        self.deployment = Deployment(
+            str(self.home), DOMAIN, HOSTNAME, str(self.cert.cert), str(self.cert.key), vmail=MAIL_USER,
+            listen="127.0.0.1", imap_port=free_port(), imaps_port=free_port(),
+            submission=f"127.0.0.1:{free_port()}", postfix_queue=str(root / "postfix" / "queue"),
+            max_message=self.cfg.max_message)
+        self.imap_url = f"imap://{HOSTNAME}:{self.deployment.imap_port}"
+        self.imaps_url = f"imaps://{HOSTNAME}:{self.deployment.imaps_port}"
+        self.smtp_url = f"smtp://{HOSTNAME}:{self.deployment.submission.rpartition(':')[2]}"
+        self.postfix = Postfix(self.deployment, root / "postfix")
+        self.dovecot = ServerDovecot(self.deployment, root / "dovecot")
+        # what `agentmail admin config` writes into the store: the Sieve script, server.json, the Postfix tables
+        provision.write_config(self.cfg, self.deployment, str(root / "config"), self.imap_url, self.smtp_url)
+        self.dovecot.chown()  # the store belongs to the mail user, as on a real server
+
+    @property
+    def smtp_port(self) -> int:
+        return self.postfix.port
+
+    @property
+    def imap_port(self) -> int:
+        return self.deployment.imap_port
+
+    def start(self) -> MailServer:
+        self.postfix.prepare()
+        self.dovecot.start()
+        try:
+            self.postfix.start()
+        except BaseException:
+            self.dovecot.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.postfix.stop()
+        self.dovecot.stop()
+
+    def stop_smtp(self) -> None:
+        self.postfix.stop()
+
+    def start_smtp(self) -> None:
+        self.postfix.start()
+
+    def logs(self) -> str:
+        return f"--- postfix\n{self.postfix.log_text()}\n--- dovecot\n{self.dovecot.output()}"
+
+
+class ServeServer(Server):
+    """`agentmail serve` on the server store, with the test certificate for STARTTLS."""
+
+    kind = "serve"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.serve: Serve | None = None
+        self.smtp_port = 0
+        self.imap_port = 0
+
+    def start(self) -> ServeServer:
+        self.serve = Serve.start(self.server_store, "--tls-cert", str(self.cert.cert), "--tls-key",
+                                 str(self.cert.key))
+        self.smtp_port, self.imap_port = self.serve.smtp_port, self.serve.imap_port
+        self.imap_url = f"imap://{HOSTNAME}:{self.imap_port}"
+        self.smtp_url = f"smtp://{HOSTNAME}:{self.smtp_port}"
+        return self
+
+    def stop(self) -> None:
+        if self.serve is not None:
+            self.serve.stop()
+            self.serve = None
+
+    def logs(self) -> str:
+        return self.serve.log() if self.serve else ""
+
+
+def start_server(kind: str, root: Path) -> Server:
+    server: Server = MailServer(root) if kind == "dovecot" else ServeServer(root)
+    return server.start()
+
+
+class Machine:
+    """A client home standing for another computer."""
+
+    def __init__(self, home: Path, server: Server, name: str) -> None:
+        self.home = home
+        self.server = server
+        self.name = name
+        self.cfg = make_home(home)
+        self.store = Store(home)
+        self.password_file = home.parent / f"{home.name}.password"
+
+    @classmethod
+    def connected(cls, home: Path, server: Server, name: str) -> Machine:
+        """A new machine for a new account `name` on `server` (admin add, then remote set)."""
+        machine = cls(home, server, name)
+        machine.connect(server.add(name))
+        return machine
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return env_for(self.home, (), SSL_CERT_FILE=str(self.server.ca_file), **extra)
+
+    def connect(self, password_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        """Copy the admin's password file here (0600) and run `agentmail remote set` with the server's URLs."""
+        shutil.copyfile(password_file, self.password_file)
+        os.chmod(self.password_file, 0o600)
+        proc = self.remote_set(*extra)
+        if proc.returncode != 0:
+            raise AssertionError(f"remote set exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def remote_set(self, *extra: str, imap: str | None = None, smtp: str | None = None,
+                   password_file: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return self.run("remote", "set", "--imap", imap or self.server.imap_url, "--smtp",
+                        smtp or self.server.smtp_url, "--user", self.name, "--password-file",
+                        str(password_file or self.password_file), *extra)
+
+    def run(self, *args: str, stdin: str | None = None, timeout: float = 60,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return run([AGENTMAIL, *args], env or self.env(), stdin=stdin, timeout=timeout)
+
+    def ok(self, *args: str, stdin: str | None = None) -> str:
+        """Run and insist on exit 0; its stdout."""
+        proc = self.run(*args, stdin=stdin)
+        if proc.returncode != 0:
+            raise AssertionError(f"agentmail {' '.join(args)} on {self.name}'s machine exited {proc.returncode}: "
+                                 f"{proc.stderr}{proc.stdout}\n{self.server.logs()[-4000:]}")
+        return proc.stdout
+
+    def hook(self, event: str, payload: dict[str, Any] | None = None,
+             timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`agentmail hook EVENT` with Claude Code's JSON on stdin (a session of this machine)."""
+        data = {"session_id": f"s-{self.name}", "cwd": str(self.home), "hook_event_name": event, **(payload or {})}
+        return self.run("hook", event, stdin=json.dumps(data), timeout=timeout,
+                        env=self.env(AGENTMAIL_ADDRESS=self.name))
+
+    def new_files(self, folder: str = "INBOX") -> list[Path]:
+        box = self.store.box(self.name, folder) / "new"
+        return sorted(box.iterdir()) if box.is_dir() else []
+
+    def mirrored(self, marker: str, folder: str = "INBOX") -> list[Path]:
+        """This machine's local copies (new/ and cur/) of messages holding `marker`."""
+        if not self.store.box(self.name, folder).is_dir():
+            return []
+        return self.store.find(self.name, marker, folder)
+
+
+def kill_sync(machine: Machine, sig: int = signal.SIGKILL) -> list[int]:
+    """Send `sig` to every process whose environment names this machine's home and that runs `agentmail` (the sync
+    process); the pids signalled."""
+    pids = []
+    marker = f"AGENTMAIL_HOME={machine.home}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read().split(b"\0")
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+        except OSError:
+            continue
+        if marker in environ and b"agentmail" in cmdline:
+            os.kill(int(entry), sig)
+            pids.append(int(entry))
+    return pids
+
+
+def owner_of(path: Path) -> str:
+    return pwd.getpwuid(os.stat(path).st_uid).pw_name
+
+
+def wait_port_closed(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"port {port} still open after {timeout} s")
+
+
+def unique(prefix: str = "pc") -> str:
+    """A marker to find one postcard by (in its title or body)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def stop_quietly(proc: subprocess.Popen[Any]) -> None:
+    stop_process(proc, timeout=10)
+
+
+__all__ = ["DOMAIN", "CertFiles", "Machine", "MailServer", "Server", "ServeServer", "kill_sync", "make_home",
+           "owner_of", "start_server", "unique", "wait_port_closed"]
