@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 
 from ..format.card import decode_words, key_of, msgids, raw_headers
@@ -157,7 +158,7 @@ class JournalIndex:
         self.box = Maildir(cfg.journal_path)
         self.cap = read_cap(cfg.max_message)
         self.entries: dict[str, Entry] = {}  # base name -> entry (postcards only)
-        self.seen: dict[str, tuple[str, str]] = {}  # base name -> (subdir, name) of every file looked at
+        self.seen: set[str] = set()  # base names of every file looked at (postcards, receipts, odd files)
         self.by_mid: dict[str, Entry] = {}
         self.by_key: dict[str, Entry] = {}
         self.threads: dict[str, Thread] = {}
@@ -197,7 +198,7 @@ class JournalIndex:
                 entry = self.entries.get(base)
                 if entry is not None and (entry.subdir, entry.name) != where:
                     entry.subdir, entry.name = where
-                self.seen[base] = where
+                self.seen.add(base)
             fresh.sort(key=lambda item: (name_time(item[1][1]), item[0]))
             added = 0
             for base, (sub, name) in fresh:
@@ -222,9 +223,10 @@ class JournalIndex:
         entry = Entry(base, sub, name)
         entry.message_id = mid
         entry.key = key_of(mid) if mid else base.replace(".", "")[:32]
-        entry.sender = short(self.cfg, headers.get("from", ""))
-        entry.to = names_in(self.cfg, headers.get("to", ""))
-        entry.cc = names_in(self.cfg, headers.get("cc", ""))
+        # names repeat across thousands of postcards: one string object each
+        entry.sender = sys.intern(short(self.cfg, headers.get("from", "")))
+        entry.to = [sys.intern(n) for n in names_in(self.cfg, headers.get("to", ""))]
+        entry.cc = [sys.intern(n) for n in names_in(self.cfg, headers.get("cc", ""))]
         entry.title = headers.get("subject", "")
         entry.at = at
         entry.urgent = (headers.get("importance", "").strip().lower() == "high"
