@@ -101,6 +101,7 @@ def test_the_person_sends_a_receipt_from_the_view(browser: Any, store: Store, sh
     key = wait.until(lambda: browser.execute_script(
         "const li = Array.from(document.querySelectorAll('#list li.item')).find("
         "li => li.textContent.includes('Need your OK')); return li && li.dataset.key"), "the postcard in my inbox")
+    assert texts(browser, "#list-head h2") == ["My mailbox"] and "null" not in texts(browser, "#list-head")[0]
     go(browser, f"#/box/human/INBOX/{key}")
     wait.until(lambda: browser.execute_script("return !!document.getElementById('send-receipt')"), "the offer")
     browser.save_screenshot(str(shots / "4-receipt-offer.png"))

@@ -184,7 +184,7 @@ async function loadFolder() {
     el("h2", {}, mine ? "My mailbox" : r.account),
     el("div", { class: "tabs" }, ...data.folders.map((f) =>
       el("a", { href: href({ kind: "box", account: r.account, folder: f }), class: f === r.folder ? "current" : null }, f))),
-    mine ? null : el("p", { class: "note" }, "Read-only: looking here never marks the agent's mail read."));
+    ...(mine ? [] : [el("p", { class: "note" }, "Read-only: looking here never marks the agent's mail read.")]));
   if (!data.items.length) $("list").replaceChildren(el("li", { class: "empty" }, "Nothing here."));
   else $("list").replaceChildren(...data.items.map((m) => itemRow(r, m)));
   $("more").hidden = data.items.length < 50 + S.offset;
@@ -258,7 +258,7 @@ async function showThread(key) {
 async function showMessage(r) {
   const base = `/api/accounts/${encodeURIComponent(r.account)}/folders/${encodeURIComponent(r.folder)}/messages/${r.key}`;
   const m = await api(base);
-  m.at = null;
+  m.at = Date.parse(m.date || "") / 1000 || null;
   const replyFor = (x) => ({ reply_to: { account: r.account, folder: r.folder, key: x.key },
     to: x.from === S.me ? x.to : [x.from], title: x.title });
   const parts = [el("h2", {}, m.title || "(no title)")];
