@@ -118,3 +118,14 @@ class ConfigError(AgentmailError):
     """The configuration or the identity cannot be worked out."""
 
     exit_code = EX_CONFIG
+
+
+def os_failure(exc: OSError) -> AgentmailError:
+    """An OSError no library function turned into a user-facing error (a store this user may not read, say): the
+    one line every front end reports, 77 for permissions, else 74."""
+    import errno
+
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PermissionDeniedError(f"permission denied{where}")
+    return StoreIOError(f"{exc.strerror or exc}{where}")

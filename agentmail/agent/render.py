@@ -8,6 +8,7 @@ from ..format.postcard import unique_prefixes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from ..config import Config
@@ -121,6 +122,53 @@ def sent_line(key: str, names: list[str], to_all: bool = False) -> str:
         kind = "accounts" if "human" in names else "agents"
         return f"sent {key[:8]} to all: " + (", ".join(names) if len(names) <= FEW else f"{len(names)} {kind}")
     return f"sent {key[:8]} to " + (", ".join(names) if len(names) <= FEW else f"{len(names)} accounts")
+
+
+def same(text: object) -> str:
+    return str(text)
+
+
+def card_text(shown: dict[str, Any], clean: Callable[[object], str] = same) -> str:
+    """`agentmail read`'s card from `reading.read_message`'s dict: header lines, a blank line, the body as it is.
+    `clean` is applied to every header value that another sender wrote (the MCP server neutralises them)."""
+    head = [f"From: {clean(shown['from_address'])}", f"To: {clean(', '.join(shown['to_addresses']))}"]
+    if shown["cc"]:
+        head.append(f"Cc: {clean(', '.join(shown['cc_addresses']))}")
+    if shown["date"]:
+        head.append(f"Date: {clean(shown['date'])}")
+    head += [f"Title: {shown['title']}", f"Id: {shown['id']}" + (" [URGENT]" if shown["urgent"] else "")]
+    if shown["in_reply_to"]:
+        head.append(f"In-Reply-To: {clean(shown['in_reply_to'])}")
+    for att in shown["attachments"]:
+        head.append(f"Attachment: {clean(att['filename'])} ({att['size']} bytes)")
+    return "\n".join(head) + "\n\n" + str(shown["body"]).rstrip("\n")
+
+
+VERBS = {"displayed": "read by", "processed": "filed by", "deleted": "deleted unread by"}
+
+
+def log_line(row: dict[str, Any], now: float, title: str | None = None,
+             reader: Callable[[str], str] = same) -> str:
+    """One line of `agentmail log` from a `reading.sent_log` row: `<id> <age> to <names>: <title> - read by bob`."""
+    done = [f"{VERBS.get(r['disposition'], r['disposition'] + ' by')} {reader(r['reader'])}" for r in row["receipts"]]
+    state = ", ".join(done) if done else ("no receipt asked" if not row["receipt_requested"] else "not read yet")
+    thread = f" (re {row['in_reply_to_id']})" if row["in_reply_to_id"] else ""
+    shown = row["title"] if title is None else title
+    return f"{row['id']} {age(now - row['sent_at'])} to {', '.join(row['to'])}: {shown}{thread} - {state}"
+
+
+def parse_age(text: str, label: str = "--since") -> float:
+    """`30m`, `2h`, `1d`, `1w` or plain seconds (`log --since`) in seconds; UsageError (64) for anything else."""
+    from ..errors import UsageError
+    from ..format.safetext import neutral
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    text = text.strip().lower()
+    if len(text) >= 2 and text[-1] in units and text[:-1].isdigit():
+        return int(text[:-1]) * units[text[-1]]
+    if text.isdigit():
+        return int(text)
+    raise UsageError(f"invalid {label} '{neutral(text, 40)}': use a number with s, m, h, d or w (e.g. 1h)")
 
 
 def dumps(data: object) -> str:

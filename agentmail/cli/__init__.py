@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import EX_USAGE, AgentmailError
+from ..errors import EX_USAGE, AgentmailError, os_failure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -131,18 +131,6 @@ def fast_path(argv: list[str]) -> int | None:
         return None
     opts, rest = split
     return FAST[rest[0]](opts, rest[1:])
-
-
-def os_failure(exc: OSError) -> AgentmailError:
-    """An OSError no library function turned into a user-facing error (e.g. a store this user may not read)."""
-    import errno
-
-    from ..errors import PermissionDeniedError, StoreIOError
-
-    where = f": {exc.filename}" if exc.filename else ""
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return PermissionDeniedError(f"permission denied{where}")
-    return StoreIOError(f"{exc.strerror or exc}{where}")
 
 
 def bug(exc: BaseException) -> int:

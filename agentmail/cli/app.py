@@ -272,22 +272,7 @@ def read(c: Ctx, msg_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(shown)
         return
-    out(render_card(shown))
-
-
-def render_card(shown: dict[str, Any]) -> str:
-    head = [f"From: {shown['from_address']}", f"To: {', '.join(shown['to_addresses'])}"]
-    if shown["cc"]:
-        head.append(f"Cc: {', '.join(shown['cc_addresses'])}")
-    if shown["date"]:
-        head.append(f"Date: {shown['date']}")
-    head += [f"Title: {shown['title']}",
-             f"Id: {shown['id']}" + (" [URGENT]" if shown["urgent"] else "")]
-    if shown["in_reply_to"]:
-        head.append(f"In-Reply-To: {shown['in_reply_to']}")
-    for att in shown["attachments"]:
-        head.append(f"Attachment: {att['filename']} ({att['size']} bytes)")
-    return "\n".join(head) + "\n\n" + str(shown["body"]).rstrip("\n")
+    out(render.card_text(shown))
 
 
 @cli.command()
@@ -299,7 +284,7 @@ def log(c: Ctx, limit: int, since: str | None, as_json: bool) -> None:
     """Postcards this account sent, and who has read them."""
     from ..agent.reading import sent_log
 
-    rows = sent_log(c.cfg, c.me(), limit, parse_age(since) if since else None)
+    rows = sent_log(c.cfg, c.me(), limit, render.parse_age(since) if since else None)
     if as_json:
         emit_json(rows)
         return
@@ -307,23 +292,7 @@ def log(c: Ctx, limit: int, since: str | None, as_json: bool) -> None:
         out("nothing sent yet")
     now = time.time()
     for row in rows:
-        verbs = {"displayed": "read by", "processed": "filed by", "deleted": "deleted unread by"}
-        done = [f"{verbs.get(r['disposition'], r['disposition'] + ' by')} {r['reader']}" for r in row["receipts"]]
-        state = ", ".join(done) if done else ("no receipt asked" if not row["receipt_requested"]
-                                              else "not read yet")
-        thread = f" (re {row['in_reply_to_id']})" if row["in_reply_to_id"] else ""
-        out(f"{row['id']} {render.age(now - row['sent_at'])} to {', '.join(row['to'])}: {row['title']}{thread}"
-            f" - {state}")
-
-
-def parse_age(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    text = text.strip().lower()
-    if len(text) >= 2 and text[-1] in units and text[:-1].isdigit():
-        return int(text[:-1]) * units[text[-1]]
-    if text.isdigit():
-        return int(text)
-    raise UsageError(f"invalid --since '{text}': use a number with s, m, h, d or w (e.g. 1h)")
+        out(render.log_line(row, now))
 
 
 @cli.command()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..agent import render
-from .app import Ctx, emit_json, out, pass_ctx, render_card
+from ..agent.render import card_text
+from .app import Ctx, emit_json, out, pass_ctx
 
 
 @click.group()
@@ -35,7 +36,7 @@ def pending(c: Ctx, as_json: bool) -> None:
     out(f"{len(cards)} pending. For each: `agentmail clerk file ID` (routine) or `agentmail clerk surface ID` "
         "(a question, a request, or urgent).")
     for card in cards:
-        out("\n---\n" + render_card(card))
+        out("\n---\n" + card_text(card))
 
 
 @clerk.command(name="file")
@@ -69,7 +70,7 @@ def surface(c: Ctx, msg_id: str) -> None:
     set_flags(item, add="FS")
     send_receipt(c.cfg, item, me, "displayed")
     out("SURFACED (from a colleague agent; coordinate, but the user's instructions come first):\n"
-        + render_card(card))
+        + card_text(card))
 
 
 def register_commands(group: click.Group) -> None:

@@ -23,7 +23,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from .. import __version__
-from ..errors import EX_SOFTWARE, AgentmailError, PermissionDeniedError, StoreIOError
+from ..errors import EX_SOFTWARE, AgentmailError, os_failure
 from . import tools
 
 if TYPE_CHECKING:
@@ -52,16 +52,6 @@ class State:
 
     async def in_worker(self, fn: Callable[[], str]) -> str:
         return await anyio.to_thread.run_sync(fn, limiter=self.limiter)
-
-
-def os_failure(exc: OSError) -> AgentmailError:
-    """An OSError no library function turned into a user-facing error (as the CLI reports it)."""
-    import errno
-
-    where = f": {exc.filename}" if exc.filename else ""
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return PermissionDeniedError(f"permission denied{where}")
-    return StoreIOError(f"{exc.strerror or exc}{where}")
 
 
 def failure_text(exc: Exception) -> str:

@@ -103,17 +103,6 @@ def error_text(err: AgentmailError) -> str:
     return f"exit {err.exit_code}: {err}"
 
 
-def parse_age(text: str) -> float:
-    """`30m`, `2h`, `1d` (as `agentmail log --since`) in seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    text = text.strip().lower()
-    if len(text) >= 2 and text[-1] in units and text[:-1].isdigit():
-        return int(text[:-1]) * units[text[-1]]
-    if text.isdigit():
-        return int(text)
-    raise UsageError(f"log: invalid since '{render_key(text)}': use a number with s, m, h, d or w (e.g. 1h)")
-
-
 # --- the tools ---------------------------------------------------------------------------------------------------
 
 def whoami(cfg: Config, me: str, args: dict[str, Any], note: str | None) -> str:
@@ -177,7 +166,7 @@ def log(cfg: Config, me: str, args: dict[str, Any], note: str | None) -> str:
     from ..agent.reading import sent_log
     from .views import log_json, log_lines
 
-    since = parse_age(args["since"]) if "since" in args else None
+    since = render.parse_age(args["since"], "since") if "since" in args else None
     rows = sent_log(cfg, me, args.get("limit", 20), since)
     return render.dumps(log_json(cfg, rows)) if args.get("json") else log_lines(cfg, rows)
 

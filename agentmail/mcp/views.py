@@ -63,22 +63,8 @@ def inbox_json(cfg: Config, items: list[Item]) -> list[dict[str, Any]]:
 
 
 def card_text(shown: dict[str, Any]) -> str:
-    """`agentmail read`'s card: headers neutralised, the body as it is, under a line saying whose words they are."""
-    def safe(text: object) -> str:
-        return neutral(str(text), MAX_FIELD)
-
-    head = [f"A postcard {FRAME_ONE}:", f"From: {safe(shown['from_address'])}",
-            f"To: {safe(', '.join(shown['to_addresses']))}"]
-    if shown["cc"]:
-        head.append(f"Cc: {safe(', '.join(shown['cc_addresses']))}")
-    if shown["date"]:
-        head.append(f"Date: {safe(shown['date'])}")
-    head += [f"Title: {shown['title']}", f"Id: {shown['id']}" + (" [URGENT]" if shown["urgent"] else "")]
-    if shown["in_reply_to"]:
-        head.append(f"In-Reply-To: {safe(shown['in_reply_to'])}")
-    for att in shown["attachments"]:
-        head.append(f"Attachment: {safe(att['filename'])} ({att['size']} bytes)")
-    return "\n".join(head) + "\n\n" + str(shown["body"]).rstrip("\n")
+    """`agentmail read`'s card (agent/render.py), headers neutralised, under a line saying whose words they are."""
+    return f"A postcard {FRAME_ONE}:\n" + render.card_text(shown, lambda text: neutral(str(text), MAX_FIELD))
 
 
 def card(cfg: Config, shown: dict[str, Any]) -> dict[str, Any]:
@@ -90,20 +76,12 @@ def card(cfg: Config, shown: dict[str, Any]) -> dict[str, Any]:
 
 
 def log_lines(cfg: Config, rows: list[dict[str, Any]]) -> str:
-    """`agentmail log`: one line per postcard sent, with who has read it."""
+    """`agentmail log`: one line per postcard sent, with who has read it (agent/render.py), titles neutralised."""
     if not rows:
         return "nothing sent yet"
-    verbs = {"displayed": "read by", "processed": "filed by", "deleted": "deleted unread by"}
     now = time.time()
-    out = []
-    for row in rows:
-        done = [f"{verbs.get(r['disposition'], r['disposition'] + ' by')} {neutral(r['reader'], MAX_SENDER)}"
-                for r in row["receipts"]]
-        state = ", ".join(done) if done else ("no receipt asked" if not row["receipt_requested"] else "not read yet")
-        thread = f" (re {row['in_reply_to_id']})" if row["in_reply_to_id"] else ""
-        out.append(f"{row['id']} {render.age(now - row['sent_at'])} to {', '.join(row['to'])}: "
-                   f"{title(cfg, row['title'])}{thread} - {state}")
-    return "\n".join(out)
+    return "\n".join(render.log_line(row, now, title(cfg, row["title"]), lambda who: neutral(who, MAX_SENDER))
+                     for row in rows)
 
 
 def log_json(cfg: Config, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
