@@ -23,6 +23,7 @@ from .snapshot import INTERN, Entry
 
 DIRTY_NS = 2_000_000_000  # a directory changed less than 2 s ago may change again unseen (mtime granularity)
 SMALL_NEW = 4096  # a dirty new/ of up to this many names is listed at every look
+GUESS = 32  # names gone that relist() looks for among the old names of renamed messages (each a scan of the list)
 
 Found = tuple[str, str, str, "str | None"]  # (sub, name, base, info) of a regular file listed
 
@@ -137,7 +138,9 @@ class Dir:
         lost = len(known) - hits
         if not lost:
             return added, []
-        old = [n for n in dict.fromkeys(renamed(added)) if n in known and n not in listing] if added else []
-        if len(old) != lost:  # not just renames: the full difference
+        old: list[str] = []
+        if added and lost <= GUESS:  # a few renames: their old names, checked against the listing one by one
+            old = [n for n in dict.fromkeys(renamed(added)) if n in known and n not in listing]
+        if len(old) != lost:  # many, or not just renames: the full difference
             old = list(known.keys() - set(listing))
         return added, [(name, known.pop(name)) for name in old]

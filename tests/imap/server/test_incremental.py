@@ -147,6 +147,28 @@ def test_another_programs_changes_are_seen(live: Live) -> None:
     assert counts["full"] == 1 and counts["cur"] >= 1
 
 
+def test_many_changes_by_another_program(live: Live) -> None:
+    """mutt marking every unseen message read and deleting a hundred others: one listing of cur/, every
+    change reported."""
+    box = live.store.box("bob")
+    fill(box, BIG)
+    c = live.client("bob")
+    c.select_folder("INBOX")
+    cur = box / "cur"
+    names = sorted(os.listdir(cur))
+    unseen = [n for n in names if n.endswith(":2,")]
+    for name in unseen:
+        os.rename(cur / name, cur / (name + "S"))
+    doomed = [n for n in names if n.endswith(":2,S")][:100]
+    for name in doomed:
+        os.unlink(cur / name)
+    got = c.noop()[1]
+    assert sum(1 for item in got if item[1] == b"EXPUNGE") == 100
+    assert sum(1 for item in got if item[1] == b"FETCH") == len(unseen)
+    assert c.search(["UNSEEN"]) == [] and len(c.search()) == BIG - 100
+    assert listings(live, "bob")["full"] == 1
+
+
 def test_a_change_hidden_in_the_same_tick_is_found_by_the_deferred_listing(live: Live) -> None:
     """Our STORE and another program's rename in cur/ within one mtime tick leave one mtime: the cache takes it as
     our own change, so the other is found only by the listing done once cur/ has been quiet for DIRTY_NS."""
