@@ -5,10 +5,11 @@ reads, feeds the parser, writes responses and keeps time:
 
 - backend work (file IO on the Maildirs) runs in one dedicated worker thread, so the event loop
   never blocks on a big directory scan and the backend needs no locks; commands that cost less
-  than the hop to that thread (``cheap``: NOOP, a FETCH or STORE of a few messages) run on the loop
-  instead, but only while the worker has nothing queued or running;
-- IDLE (RFC 2177): the selected mailbox is polled every ``idle_poll`` seconds (two stats when
-  nothing changed) and updates are pushed at once;
+  than the hop to that thread (``cheap``: NOOP, UNSELECT, a FETCH or STORE of a few messages, SELECT,
+  EXAMINE and STATUS) run on the loop instead, but only while the worker has nothing queued or running
+  and the mailbox they look at needs no listing (``MaildirBackend.is_current``);
+- IDLE (RFC 2177): the selected mailbox is polled every ``idle_poll`` seconds (three stats, on the
+  loop, when nothing changed) and updates are pushed at once;
 - failed logins are answered after ``login_delay`` seconds; after ``max_failures`` the connection
   is closed with BYE;
 - autologout (RFC 3501 5.4): 30 minutes without a command, 60 s before authentication;

@@ -1,26 +1,28 @@
 """One Maildir as an IMAP mailbox: UIDs, flags, sizes and dates, kept in memory and updated in O(what changed).
 
 What is checked, and when (Dovecot's maildir-sync.c does the same):
-- Every command that looks at the mailbox first lstats ``new/``, ``cur/``, ``dovecot-uidlist`` and
-  ``dovecot-keywords`` (and the Maildir itself, which must not be a link). When none changed (``st_mtime_ns`` of the
-  directories; inode, size and ``st_mtime_ns`` of the files), the answer comes from memory, the very same state
-  object: SELECT, EXAMINE, STATUS and NOOP cost a few stats, whatever the size of the mailbox.
-- A directory whose mtime changed is listed again (``listdir``, then set differences against the names listed last
-  time, in C): only added names are looked at (one lstat each: regular files only), only vanished names are dropped.
-  New mail changes ``new/`` alone, so it costs O(new), not O(mailbox); ``cur/`` is listed when it changed (a rename
-  by another program: flags, an announcement moving new/ to cur/), or when ``new/`` lost files (they went there).
-- Changes this server makes itself (new/ -> cur/ at SELECT, STORE, EXPUNGE, APPEND, COPY) update the memory at once;
-  the directory's new mtime is taken as seen when it was the one we knew before the change. Another program that
-  changed the same directory in the same instant would hide behind our change, so such a directory (and any listed
-  less than ``DIRTY_NS`` after its last change: mtimes are coarser than changes) is listed once more when it has
-  been quiet for ``DIRTY_NS`` (Dovecot's dirty_cur_time); a small ``new/`` is listed at every look while it is dirty,
-  so mail delivered in the same tick as the last listing is never late.
-- ``dovecot-uidlist`` is read incrementally: only what was appended since the last read (all of it after a rewrite:
-  a new inode, or a shorter file); files it does not number yet go through ``uidlist.sync`` (under Dovecot's lock),
-  after waiting for that lock once (a delivery in flight writes its record under it).
-- Per message the cache keeps an ``Entry`` (snapshot.py): about 300 bytes with the names, so 100,000 messages fit
-  in ~30 MB; plus, once fetched, the encoded ENVELOPE (headcache.py, bounded). Sizes come from ``,W=`` in the name
-  (falling back to reading the file), INTERNALDATE from the file's mtime (stat'ed when first asked for).
+- Every command that looks at the mailbox first lstats ``new/``, ``cur/`` and ``dovecot-uidlist`` (and the Maildir
+  and its account, which must not be links, when new/ or cur/ turned out to be another directory). When nothing
+  moved (``st_mtime_ns`` of the directories; inode, size and mtime of the uidlist), the answer comes from memory,
+  the very same state object: SELECT, EXAMINE, STATUS and NOOP cost three stats, whatever the size of the mailbox.
+  ``dovecot-keywords`` is looked at when a directory is listed (a new keyword means nothing until a name has it).
+- A directory whose mtime moved is listed again as a diff against the names of the last listing (dirs.py): only
+  added names are looked at (one lstat each: regular files only), only vanished names are dropped. New mail
+  changes ``new/`` alone, so it costs O(new), not O(mailbox); ``cur/`` is listed when it changed (a rename by
+  another program: flags, an announcement moving new/ to cur/), or when ``new/`` lost files (they went there).
+- Changes this server makes itself (new/ -> cur/ at SELECT, STORE, EXPUNGE, APPEND, COPY) update the memory at once
+  (``own``); the directory's new mtime is taken as seen when it was the one we knew before the change. Another
+  program that changed the same directory in the same instant would hide behind our change, so such a directory
+  (and any listed less than ``DIRTY_NS`` after its last change: mtimes are coarser than changes) is listed once
+  more when it has been quiet for ``DIRTY_NS`` (Dovecot's dirty_cur_time); a small ``new/`` is listed at every look
+  while it is dirty, so mail delivered in the same tick as the last listing is never late.
+- ``dovecot-uidlist`` is read from where the last read stopped (uidtail.py); files it does not number yet are
+  numbered by appending records under Dovecot's lock, after reading what a delivery in flight appended.
+- The messages are kept in UID order in copy-on-write chunks with a log of which UIDs changed (snapshot.py), so a
+  change costs O(chunk) and a session's view is brought up to date in O(changes). Per message an ``Entry`` (about
+  300 bytes with the names, ~30 MB at 100,000 messages) and, once fetched, the encoded ENVELOPE (headcache.py,
+  bounded). Sizes come from ``,W=`` in the name (falling back to reading the file), INTERNALDATE from the file's
+  mtime (stat'ed when first asked for).
 - Only regular files are messages: a symbolic link, FIFO, socket, device or directory in new/ or cur/ is skipped
   and logged once, as Dovecot does, and never gets a UID; so is a file over the read cap (its ``,S=`` says so, or,
   without sizes in its name, its fstat). A Maildir whose own directories (the account's Maildir, the folder, new/,
