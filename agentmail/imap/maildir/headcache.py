@@ -3,7 +3,7 @@
 - ENVELOPE, RFC822.HEADER and BODY[HEADER...] need only the header block: ``read_header`` reads a
   file up to its first blank line (8 KiB at first, more only for longer headers) instead of all of it.
 - A message's bytes never change in a Maildir (only its name does, with its flags), so its encoded
-  ENVELOPE is kept on the cache ``Entry`` (mailcache.py) and follows it through renames; an expunged
+  ENVELOPE is kept on the cache ``Entry`` (snapshot.py) and follows it through renames; an expunged
   message's entry goes and its envelope with it. The cached envelopes of all mailboxes together
   are bounded by ``Budget`` (least recently used mailboxes are dropped first), so 100,000
   messages' worth (~35 MB) never pushes the server past its memory target.
