@@ -82,7 +82,22 @@ def whoami(cfg: Config, as_name: str | None = None, session_id: str | None = Non
     name = presence.lookup_pid_chain(cfg)
     if name:
         return registry.resolve(cfg, name) or name
+    remote = _remote_account(cfg)
+    if remote:
+        return remote  # a remote home mirrors one account: whoever runs here speaks for it
     raise ConfigError(HOW_TO_REGISTER)
+
+
+def _remote_account(cfg: Config) -> str | None:
+    """The account a remote home mirrors (docs/scale-out.md), None on a local home."""
+    from ..remote.alive import is_remote
+
+    if not is_remote(cfg.home):
+        return None
+    from ..remote.settings import load
+
+    settings = load(cfg)
+    return settings.user if settings else None
 
 
 def _previous(cfg: Config, pid: int, session_id: str | None) -> str | None:
@@ -130,6 +145,13 @@ def register(cfg: Config, name: str | None = None, *, pid: int | None = None, se
     """
     registry.ensure_store(cfg)
     pid = presence.harness_pid() if pid is None else pid
+    remote = _remote_account(cfg)
+    if remote:
+        if name is not None and normalize_name(name) != remote:
+            raise ConfigError(f"this home mirrors the account {remote} on a mail server; another account needs its "
+                              "own home (`agentmail admin` on the server creates it, `agentmail --home DIR remote "
+                              "set ...` here)")
+        return remote, _bind(cfg, remote, pid, session_id, cwd)  # sessions of one machine share the account
     if session_id and name is None:
         bound = presence.lookup_session(cfg, session_id)
         real = registry.resolve(cfg, bound) if bound else None

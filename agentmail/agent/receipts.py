@@ -45,7 +45,9 @@ def wants_receipt(cfg: Config, item: Item, reader: str) -> str | None:
         return None  # agentmail never sends mail outside its domain
     except AgentmailError:
         return None
-    real = registry.resolve(cfg, name)
+    from ..remote.alive import is_remote
+
+    real = name if is_remote(cfg.home) else registry.resolve(cfg, name)  # remote: the server knows the accounts
     if real is None or real == reader or has_keyword(item, MDN_SENT):
         return None
     return real
@@ -63,7 +65,14 @@ def send_receipt(cfg: Config, item: Item, reader: str, disposition: str = "displ
                       disposition=disposition, domain=cfg.domain,
                       reporting_ua=f"{os.uname().nodename}; agentmail {__version__}")  # RFC 8098 3.2.1
     # RFC 8098 2.1 / RFC 3798: an MDN has an empty envelope sender, so it can never cause another MDN or bounce
-    deliver(cfg, built.data, [target], sender=reader, envelope_from="", save_sent=False)
+    from ..remote.alive import is_remote
+
+    if is_remote(cfg.home):  # over SMTP, queued while the server is away; $MDNSent goes back with the mirror
+        from ..remote.client import submit_receipt
+
+        submit_receipt(cfg, built.data, reader, target, built.message_id)
+    else:
+        deliver(cfg, built.data, [target], sender=reader, envelope_from="", save_sent=False)
     from .mailbox import set_flags
 
     set_flags(item, add=keywords.ensure(item.box, MDN_SENT))

@@ -115,9 +115,15 @@ def names_all(texts: list[str]) -> bool:
     return any(t.split("@")[0].strip().lower() == BROADCAST for t in texts)
 
 
-def sent_line(key: str, names: list[str], to_all: bool = False) -> str:
+def sent_line(key: str, names: list[str], to_all: bool = False, queued: str | None = None) -> str:
     """`sent <id> to bob, carol`; a broadcast `sent <id> to all: bob, carol`; past a few names a count:
-    `sent <id> to all: 199 agents`, `sent <id> to 12 accounts`."""
+    `sent <id> to all: 199 agents`, `sent <id> to 12 accounts`. On a remote home whose server is away:
+    `queued <id> for bob (<why>); it goes out when the server is back`."""
+    if queued is not None:
+        whom = "all" if to_all else ", ".join(names) if len(names) <= FEW else f"{len(names)} accounts"
+        return f"queued {key[:8]} for {whom} ({queued}); it goes out when the server is back"
+    if to_all and not names:
+        return f"sent {key[:8]} to all"  # a remote home: the server expands the list
     if to_all:
         kind = "accounts" if "human" in names else "agents"
         return f"sent {key[:8]} to all: " + (", ".join(names) if len(names) <= FEW else f"{len(names)} {kind}")

@@ -94,7 +94,8 @@ def _fast_send(opts: dict[str, str], args: list[str]) -> int | None:
                   receipt="no_receipt" not in flags, wake="no_wake" not in flags, done="done" in flags)
     from ..agent.render import names_all, sent_line
 
-    sys.stdout.write(sent_line(result.key, list(result.delivered), names_all(to + cc)) + "\n")
+    sys.stdout.write(sent_line(result.key, list(result.delivered), names_all(to + cc),
+                               queued=getattr(result, "queued", None)) + "\n")
     return 0
 
 
@@ -164,7 +165,30 @@ def _guarded(run: Callable[[], int]) -> int:
         return bug(exc)
 
 
+# Commands that read the mirror of a remote home: they wait for the sync process to bring it up to date first.
+REMOTE_FRESH = frozenset({"inbox", "read", "reply", "log", "receipts", "clerk"})
+
+
+def _remote_home(args: list[str]) -> None:
+    """On a remote home (docs/scale-out.md) the sync process is started if it does not run, and reading commands
+    see what the server has. A local home costs one failed stat. Hooks never wait for the network."""
+    split = _globals(args)
+    if split is None or not split[1] or split[1][0] in ("remote", "serve"):
+        return
+    from ..remote.alive import ensure, store_home
+
+    home = store_home(split[0].get("home"))
+    if not ensure(home) or split[1][0] not in REMOTE_FRESH or "--help" in split[1] or "-h" in split[1]:
+        return
+    from ..remote.client import refresh
+
+    warning = refresh(home)
+    if warning:
+        sys.stderr.write(f"agentmail: warning: {warning}\n")
+
+
 def _main(args: list[str]) -> int:
+    _remote_home(args)
     if not os.environ.get("AGENTMAIL_NO_FAST_PATH"):
         code = fast_path(args)
         if code is not None:

@@ -101,8 +101,14 @@ def rename(c: Ctx, new: str) -> None:
 def directory(c: Ctx, as_json: bool) -> None:
     """List accounts, which sessions are live, and whether a postcard would wake them."""
     from ..agent.wake import awake
+    from ..remote.alive import is_remote
     from ..store import presence, registry
 
+    if is_remote(c.cfg.home):  # agents on every machine, from the server (cli/remote_cmd.py)
+        import importlib
+
+        importlib.import_module("agentmail.cli.remote_cmd").remote_directory(c, as_json)
+        return
     registry.ensure_store(c.cfg)
     viewer = _viewer(c)
     rows, known = [], {}
@@ -177,9 +183,10 @@ def _split(values: tuple[str, ...] | list[str]) -> list[str]:
 @click.option("--cc", multiple=True, metavar="ADDR", help="Copy to (repeatable, or comma-separated).")
 @click.option("--no-wake", is_flag=True, help="Do not wake an idle recipient (it is told on its next prompt).")
 @click.option("--done", is_flag=True, help="Close the thread: replies in it will not wake anyone.")
+@click.option("--sync", is_flag=True, help="Remote home: fail (75) rather than queue when the server is away.")
 @pass_ctx
 def send(c: Ctx, to: str, title: str, body: str | None, urgent: bool, attach: tuple[str, ...],
-         no_receipt: bool, cc: tuple[str, ...], no_wake: bool, done: bool) -> None:
+         no_receipt: bool, cc: tuple[str, ...], no_wake: bool, done: bool, sync: bool) -> None:
     """Send a postcard: TO (names, comma-separated), TITLE, BODY (or - for stdin)."""
     from ..agent.compose import send as do_send
     from . import read_body
@@ -187,8 +194,9 @@ def send(c: Ctx, to: str, title: str, body: str | None, urgent: bool, attach: tu
     to_names, cc_names = _split([to]), _split(cc)
     result = do_send(c.cfg, c.me(), to_names, title, read_body(body), cc=cc_names, urgent=urgent,
                      receipt=not no_receipt, attachments=_attachments(attach, c.cfg.max_attachments),
-                     wake=not no_wake, done=done)
-    out(render.sent_line(result.key, list(result.delivered), render.names_all(to_names + cc_names)))
+                     wake=not no_wake, done=done, sync=sync)
+    out(render.sent_line(result.key, list(result.delivered), render.names_all(to_names + cc_names),
+                         queued=getattr(result, "queued", None)))
 
 
 @cli.command()
@@ -197,8 +205,9 @@ def send(c: Ctx, to: str, title: str, body: str | None, urgent: bool, attach: tu
 @click.option("--urgent", is_flag=True, help="Mark the reply urgent.")
 @click.option("--no-wake", is_flag=True, help="Do not wake an idle recipient.")
 @click.option("--done", is_flag=True, help="Close the thread: replies in it will not wake anyone.")
+@click.option("--sync", is_flag=True, help="Remote home: fail (75) rather than queue when the server is away.")
 @pass_ctx
-def reply(c: Ctx, msg_id: str, body: str | None, urgent: bool, no_wake: bool, done: bool) -> None:
+def reply(c: Ctx, msg_id: str, body: str | None, urgent: bool, no_wake: bool, done: bool, sync: bool) -> None:
     """Reply to postcard ID (threaded: In-Reply-To, References, Re: title)."""
     from ..agent.compose import reply as do_reply
     from ..agent.mailbox import find
@@ -206,22 +215,23 @@ def reply(c: Ctx, msg_id: str, body: str | None, urgent: bool, no_wake: bool, do
 
     me = c.me()
     result = do_reply(c.cfg, me, find(c.cfg, me, msg_id), read_body(body), urgent=urgent, wake=not no_wake,
-                      done=done)
-    out(render.sent_line(result.key, list(result.delivered)))
+                      done=done, sync=sync)
+    out(render.sent_line(result.key, list(result.delivered), queued=getattr(result, "queued", None)))
 
 
 @cli.command()
 @click.argument("title")
 @click.argument("body", required=False)
 @click.option("--urgent", is_flag=True)
+@click.option("--sync", is_flag=True, help="Remote home: fail (75) rather than queue when the server is away.")
 @pass_ctx
-def broadcast(c: Ctx, title: str, body: str | None, urgent: bool) -> None:
+def broadcast(c: Ctx, title: str, body: str | None, urgent: bool, sync: bool) -> None:
     """Send a postcard to every other agent (no receipts)."""
     from ..agent.compose import broadcast as do_broadcast
     from . import read_body
 
-    result = do_broadcast(c.cfg, c.me(), title, read_body(body), urgent=urgent)
-    out(render.sent_line(result.key, list(result.delivered), to_all=True))
+    result = do_broadcast(c.cfg, c.me(), title, read_body(body), urgent=urgent, sync=sync)
+    out(render.sent_line(result.key, list(result.delivered), to_all=True, queued=getattr(result, "queued", None)))
 
 
 # ---------------------------------------------------------------- reading
@@ -333,7 +343,7 @@ def hook(c: Ctx, args: tuple[str, ...]) -> None:
 
 
 # Modules of agentmail.cli that add commands with a `register_commands(group)` function.
-COMMAND_MODULES = ("admin", "clerk", "server_cmds", "mcp_cmd")
+COMMAND_MODULES = ("admin", "clerk", "server_cmds", "mcp_cmd", "remote_cmd")
 
 
 def run(args: list[str]) -> int:
