@@ -9,6 +9,8 @@ The layout on the server (`SERVER_DIR` inside the store, owned like the store by
     server/postfix/       virtual_mailbox, virtual_alias, sender_login (Postfix tables, with their .db files)
     server/dovecot/<name> each account's Dovecot home: its index and dovecot-attributes (IMAP METADATA)
     server/sieve/         agentmail.sieve, run before every LMTP delivery
+    server/public/        the shared folders: .agentmail-presence (presence, with its dovecot-acl)
+    server/dovecot-attributes  every account's IMAP METADATA entries (Dovecot's file dictionary)
     server/credentials/   <name>.password, written by `agentmail admin add` for the agent's machine (0600)
     server/server.json    the public IMAP and SMTP URLs `agentmail admin add` prints
 """
@@ -18,7 +20,11 @@ from __future__ import annotations
 import os
 
 SERVER_DIR = "server"
-PRESENCE_ENTRY = "/private/vendor/agentmail/presence"  # IMAP METADATA (RFC 5464) on each account's INBOX
+# IMAP METADATA (RFC 5464): each account's presence, readable by all, is the entry PRESENCE_ENTRY/<name> on the shared
+# folder PRESENCE_MAILBOX (an account also keeps its own under /private on its INBOX, readable by itself only)
+PRESENCE_MAILBOX = "Public/agentmail-presence"
+PRESENCE_ACL = "authenticated lrw\n"  # the folder's dovecot-acl: list, read, write (METADATA); no expunge or delete
+PRESENCE_ENTRY = "/shared/vendor/agentmail/presence"
 
 DOVECOT = """\
 # agentmail reference deployment: Dovecot 2.3 (docs/scale-out.md), written by `agentmail admin config`
@@ -35,8 +41,31 @@ mail_gid = {vmail}
 # agentmail's own tree: Maildir++ with dovecot-uidlist and dovecot-keywords in every folder, so Dovecot,
 # agentmail serve and the agentmail CLI on this machine use it at the same time with the same UIDs
 mail_location = maildir:{store}/maildirs/%n:LAYOUT=maildir++:INDEX={server}/dovecot/%n/index
-# IMAP METADATA (RFC 5464): each agent's presence, {presence} on its INBOX
-mail_attribute_dict = file:%h/dovecot-attributes
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Sent {{
+    special_use = \\Sent
+  }}
+  mailbox Archive {{
+    special_use = \\Archive
+  }}
+}}
+# Presence: each agent's entry {presence}/<name> (IMAP METADATA, RFC 5464) on the folder every
+# account shares, {presence_mailbox} (its dovecot-acl file: every account may list, read and write
+# it, none may delete it); one dictionary file holds the entries of all accounts
+namespace public {{
+  type = public
+  separator = /
+  prefix = Public/
+  location = maildir:{server}/public:LAYOUT=maildir++:INDEX={server}/dovecot/%n/public-index
+  subscriptions = no
+}}
+mail_plugins = $mail_plugins acl
+plugin {{
+  acl = vfile
+}}
+mail_attribute_dict = file:{server}/dovecot-attributes
 passdb {{
   driver = passwd-file
   args = scheme=SSHA512 username_format=%n {store}/passwd
@@ -167,7 +196,7 @@ class Deployment:
 
     def values(self) -> dict[str, object]:
         values: dict[str, object] = {k: getattr(self, k) for k in self.__slots__}
-        values.update(server=self.server, presence=PRESENCE_ENTRY)
+        values.update(server=self.server, presence=PRESENCE_ENTRY, presence_mailbox=PRESENCE_MAILBOX)
         return values
 
 

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 from ..errors import CantCreateError, ConfigError, UsageError
 from ..store import passwd, registry
-from ..store.maildir import os_error
-from .deploy import SERVER_DIR, Deployment, files
+from ..store.maildir import Maildir, os_error
+from .deploy import PRESENCE_ACL, SERVER_DIR, Deployment, files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -202,6 +202,9 @@ def write_config(cfg: Config, d: Deployment, out: str, imap: str, smtp: str) -> 
     with as_store_owner(cfg):
         registry.ensure_store(cfg)
         _mkdirs(server_path(cfg), server_path(cfg, "sieve"), server_path(cfg, "dovecot"))
+        # the shared folder Public/agentmail-presence (deploy.PRESENCE_MAILBOX): a Maildir++ folder of server/public
+        folder = Maildir(server_path(cfg, "public")).create().folder("agentmail-presence").create(folder_marker=True)
+        _write(os.path.join(folder.path, "dovecot-acl"), PRESENCE_ACL)
         rendered = files(d)
         sieve = server_path(cfg, "sieve", "agentmail.sieve")
         _write(sieve, rendered["agentmail.sieve"])

@@ -184,6 +184,14 @@ base_dir = {work}/run
 state_dir = {work}/state
 instance_name = am{port}
 log_path = {work}/dovecot.log
+# every client here comes from 127.0.0.1: the wrong-password tests must not slow down the tests after them with
+# Dovecot's growing per-IP delay (kept in the deployment: it slows down password guessing)
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 """
 
 

@@ -30,6 +30,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -70,17 +71,24 @@ class Server:
     kind = ""
     imap_url = ""
     smtp_url = ""
+    smtp_port = 0
+    imap_port = 0
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path | None = None) -> None:
+        # Not under pytest's base temp dir: pytest makes that 0700 again whenever another session starts, and the
+        # server's users (vmail, dovecot, postfix) must be able to walk down to the store.
+        self.own_root = root is None
+        self.root = root = Path(tempfile.mkdtemp(prefix=f"am-{self.kind}-")) if root is None else root
         root.mkdir(parents=True, exist_ok=True)
         self.ca = TestCA(root / "tls")
-        self.cert = self.ca.issue(HOSTNAME, "127.0.0.1")
+        self.cert = self.ca.issue(HOSTNAME)  # not 127.0.0.1: a URL with the address is the "does not match" case
         self.wrong_cert = self.ca.issue("wrong.example", stem="wrong")
         self.home = root / "store"
         self.cfg = make_home(self.home)
         self.server_store = Store(self.home)
         self.owner: str | None = None  # the user the server store belongs to (None: this user)
+        self.pwfiles: dict[str, Path] = {}  # the password file `admin add` wrote for each account
+        self._owner_runs: bool | None = None
 
     @property
     def ca_file(self) -> Path:
@@ -101,12 +109,34 @@ class Server:
             raise AssertionError(f"admin add {name} exited {proc.returncode}: {proc.stderr}")
         for line in proc.stdout.splitlines():
             if line.startswith("password file: "):
-                return Path(line.split(": ", 1)[1].split(" (", 1)[0])
+                self.pwfiles[name] = Path(line.split(": ", 1)[1].split(" (", 1)[0])
+                return self.pwfiles[name]
         raise AssertionError(f"admin add printed no password file: {proc.stdout}")
 
+    def local_user(self) -> str | None:
+        """The user local programs on the server run as: the store's owner when it can run this checkout's Python
+        (not when the interpreter lives under a private home such as /root/.pyenv), else this user, after whom
+        `settle()` gives the files back."""
+        if self.owner is None:
+            return None
+        if self._owner_runs is None:
+            try:
+                probe = run([AGENTMAIL, "--help"], env_for(self.home), user=self.owner, timeout=60)
+                self._owner_runs = probe.returncode == 0
+            except OSError:
+                self._owner_runs = False
+        return self.owner if self._owner_runs else None
+
+    def settle(self) -> None:
+        """Give the store back to its owner after this user wrote into it."""
+        if self.owner is not None and self.local_user() is None:
+            subprocess.run(["chown", "-R", f"{self.owner}:{self.owner}", str(self.home)], check=True)
+
     def local(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        """`agentmail ARGS` on the server machine itself, on the server store, as its owner (a local agent)."""
-        return run([AGENTMAIL, *args], env_for(self.home), stdin=stdin, user=self.owner)
+        """`agentmail ARGS` on the server machine itself, on the server store (a local agent), as `local_user()`."""
+        proc = run([AGENTMAIL, *args], env_for(self.home), stdin=stdin, user=self.local_user())
+        self.settle()
+        return proc
 
     def password(self, name: str) -> str:
         return passwd.password_for(self.cfg, name)
@@ -117,6 +147,12 @@ class Server:
     def stop(self) -> None:
         raise NotImplementedError
 
+    def cleanup(self) -> None:
+        """Stop the server and remove its temp directory (when it made one)."""
+        self.stop()
+        if self.own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
     def logs(self) -> str:
         return ""
 
@@ -124,7 +160,7 @@ class Server:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.cleanup()
 
 
 class MailServer(Server):
@@ -132,13 +168,14 @@ class MailServer(Server):
 
     kind = "dovecot"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path | None = None) -> None:
         why = unavailable()
         if why:
             missing(why)
         need_postfix()
         super().__init__(root)
-        open_path(root)
+        open_path(self.root)
+        root = self.root
         self.owner = MAIL_USER
         self.deployment = Deployment(
             str(self.home), DOMAIN, HOSTNAME, str(self.cert.cert), str(self.cert.key), vmail=MAIL_USER,
@@ -148,19 +185,12 @@ class MailServer(Server):
         self.imap_url = f"imap://{HOSTNAME}:{self.deployment.imap_port}"
         self.imaps_url = f"imaps://{HOSTNAME}:{self.deployment.imaps_port}"
         self.smtp_url = f"smtp://{HOSTNAME}:{self.deployment.submission.rpartition(':')[2]}"
+        self.smtp_port, self.imap_port = int(self.smtp_url.rpartition(":")[2]), self.deployment.imap_port
         self.postfix = Postfix(self.deployment, root / "postfix")
         self.dovecot = ServerDovecot(self.deployment, root / "dovecot")
         # what `agentmail admin config` writes into the store: the Sieve script, server.json, the Postfix tables
         provision.write_config(self.cfg, self.deployment, str(root / "config"), self.imap_url, self.smtp_url)
         self.dovecot.chown()  # the store belongs to the mail user, as on a real server
-
-    @property
-    def smtp_port(self) -> int:
-        return self.postfix.port
-
-    @property
-    def imap_port(self) -> int:
-        return self.deployment.imap_port
 
     def start(self) -> MailServer:
         self.postfix.prepare()
@@ -191,11 +221,9 @@ class ServeServer(Server):
 
     kind = "serve"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path | None = None) -> None:
         super().__init__(root)
         self.serve: Serve | None = None
-        self.smtp_port = 0
-        self.imap_port = 0
 
     def start(self) -> ServeServer:
         self.serve = Serve.start(self.server_store, "--tls-cert", str(self.cert.cert), "--tls-key",
@@ -214,9 +242,14 @@ class ServeServer(Server):
         return self.serve.log() if self.serve else ""
 
 
-def start_server(kind: str, root: Path) -> Server:
+def start_server(kind: str, root: Path | None = None) -> Server:
+    """A started server of `kind` ("dovecot": Dovecot + Postfix, "serve": agentmail serve); `cleanup()` it."""
     server: Server = MailServer(root) if kind == "dovecot" else ServeServer(root)
-    return server.start()
+    try:
+        return server.start()
+    except BaseException:
+        server.cleanup()
+        raise
 
 
 class Machine:
