@@ -114,21 +114,12 @@ service auth {{
 
 SIEVE = """\
 # agentmail: runs before every delivery into a mailbox (Dovecot LMTP), written by `agentmail admin config`
-require ["fileinto", "envelope", "variables"];
+require ["fileinto"];
 
 # receipts (RFC 8098 MDNs) are filed into the Receipts folder, never the inbox
 if allof (header :contains "content-type" "multipart/report",
           header :contains "content-type" "disposition-notification") {{
   fileinto "Receipts";
-  stop;
-}}
-
-# the all list reaches every agent but the sender
-if envelope :matches "to" "*" {{
-  set "recipient" "${{1}}";
-}}
-if allof (address :is "to" "all@{domain}", address :is "from" "${{recipient}}") {{
-  discard;
   stop;
 }}
 """

@@ -93,7 +93,7 @@ def tables(cfg: Config) -> dict[str, str]:
     mailbox = "".join(f"{addr(a['name'])} {a['name']}/\n" for a in accounts)
     alias = f"postmaster@{cfg.domain} {addr(registry.HUMAN)}\n"
     if agents:
-        # one copy for every agent; the sender's own is dropped by the Sieve script (deploy.SIEVE)
+        # one copy for every agent, the sender's too: its agentmail files it into its Sent (docs/scale-out.md)
         alias += f"{addr(registry.BROADCAST)} {', '.join(addr(a) for a in agents)}\n"
     alias += "".join(f"{addr(old)} {addr(new)}\n" for old, new in aliases)
     login = "".join(f"{addr(a['name'])} {a['name']}\n" for a in accounts)

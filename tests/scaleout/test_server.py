@@ -99,7 +99,9 @@ def test_mail_for_other_domains_is_not_relayed(server: Server) -> None:
     assert code in (550, 554) and text.startswith(b"5.7.1"), (code, text)
 
 
-def test_a_broadcast_reaches_every_agent_but_the_sender(server: Server) -> None:
+def test_a_broadcast_reaches_every_agent(server: Server) -> None:
+    """all@ is every agent account. agentmail serve leaves the sender out; Postfix's alias (a plain list) includes
+    it, and the sender's agentmail files that copy into its Sent (test_machines.py); the human is never on it."""
     marker = unique()
     built = build(Draft(f"alice@{DOMAIN}", [f"all@{DOMAIN}"], f"title {marker}", f"body {marker}", receipt=False),
                   None, DOMAIN)
@@ -107,8 +109,10 @@ def test_a_broadcast_reaches_every_agent_but_the_sender(server: Server) -> None:
         assert smtp.sendmail(f"alice@{DOMAIN}", [f"all@{DOMAIN}"], built.data.replace(b"\n", b"\r\n")) == {}
     for name in ("bob", "carol"):
         assert len(arrived(server, name, marker)) == 1
-    time.sleep(0.5)  # the sender's copy, if one were coming, has had the time to land with the others
-    assert server.server_store.find("alice", marker) == []
+    if server.kind == "dovecot":
+        assert len(arrived(server, "alice", marker)) == 1
+    time.sleep(0.5)  # a copy that should not come has had the time to land with the others
+    assert len(server.server_store.find("alice", marker)) == (1 if server.kind == "dovecot" else 0)
     assert server.server_store.find("human", marker) == []
 
 

@@ -6,17 +6,20 @@ A server is one of:
   server store owned by `vmail`, configured by `agentmail.agent.deploy` exactly as `agentmail admin config` does;
 - `ServeServer`: `agentmail serve` on a server store with a test certificate (SMTP STARTTLS; its IMAP is plain,
   loopback only).
-Both provision accounts with the real `agentmail admin add`, and give `imap_url`, `smtp_url` (the URLs an agent's
-machine is configured with), `ca_file` (the test CA: clients trust it through SSL_CERT_FILE), `wrong_cert` (a
-certificate for another name, signed by the same CA) and `server_store` (a `Store` to look into).
+Both provision accounts with the real `agentmail admin add` (`add(name)`, the password file in `pwfiles`), and
+give `imap_url`, `smtp_url` (what an agent's machine is configured with: host `localhost`, which the test
+certificate names; 127.0.0.1 is the "certificate does not match" case), `ca_file` (the test CA) and `server_store`
+(a `Store` to look into). `stop()` and `start()` again keep the ports (a server down and back).
 
-A `Machine` is a client home standing for another computer: its own AGENTMAIL_HOME (the same domain as the server),
-the CA in SSL_CERT_FILE, and `run()` for `agentmail` commands as a subprocess. `connect()` copies the password file
-the admin wrote into the machine (0600) and runs `agentmail remote set` there with the server's URLs.
+A `Machine` (tests/support/remotehome.py, whose helpers it keeps) is a client home standing for another computer;
+`join(server)` copies the admin's password file into it (0600) and runs `agentmail remote set` with the server's
+URLs, the account's full address and `--ca-file`. `machines(root, server)` makes them for a test and stops their
+sync processes at the end; `Machines.new(stem)` provisions a fresh account and joins a machine to it.
 
-    with MailServer(tmp_path / "server") as server:
-        alice, bob = (Machine.connected(tmp_path / n, server, n) for n in ("alice", "bob"))
-        alice.run("send", "bob", "hello")
+    server = start_server("dovecot")            # or "serve"; server.cleanup() at the end
+    made = Machines(tmp_path, server)
+    alice, bob = made.new("alice"), made.new("bob")
+    alice.as_me("send", bob.name, "hello").ok()
 
 One rig per test module (a module-scoped fixture, parametrized over the kinds) keeps the suite's time modest.
 """
@@ -27,12 +30,13 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +44,15 @@ from agentmail import config
 from agentmail.agent import provision
 from agentmail.agent.deploy import Deployment
 from agentmail.store import passwd, registry
+from tests.support import remotehome
+from tests.support.cli import Result
 from tests.support.dovecot import ServerDovecot, open_path, unavailable
 from tests.support.postfix import Postfix, need_postfix
 from tests.support.servers import Serve, free_port, stop_process
 from tests.support.store import AGENTMAIL, Store, env_for
 from tests.support.tls import CertFiles, TestCA
 from tests.support.tools import missing
+from tests.support.wait import until
 
 DOMAIN = "agents.test"
 HOSTNAME = "localhost"  # the name clients connect to; the test certificate names it and 127.0.0.1
@@ -82,7 +89,6 @@ class Server:
         root.mkdir(parents=True, exist_ok=True)
         self.ca = TestCA(root / "tls")
         self.cert = self.ca.issue(HOSTNAME)  # not 127.0.0.1: a URL with the address is the "does not match" case
-        self.wrong_cert = self.ca.issue("wrong.example", stem="wrong")
         self.home = root / "store"
         self.cfg = make_home(self.home)
         self.server_store = Store(self.home)
@@ -206,11 +212,24 @@ class MailServer(Server):
         self.postfix.stop()
         self.dovecot.stop()
 
-    def stop_smtp(self) -> None:
-        self.postfix.stop()
+    def add(self, name: str, kind: str = "agent") -> Path:
+        """`admin add`, then wait until Dovecot takes the new password: it looks at its passwd file at most once a
+        second, so an account used within the second of a login before it may not be there yet."""
+        path = super().add(name, kind)
+        password = path.read_text().strip()
 
-    def start_smtp(self) -> None:
-        self.postfix.start()
+        def works() -> bool:
+            import imaplib
+
+            try:
+                imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=10).login(name, password)
+            except imaplib.IMAP4.error:
+                return False
+            return True
+
+        until(works, f"Dovecot to accept {name}'s new password", interval=0.2)
+        return path
+
 
     def logs(self) -> str:
         return f"--- postfix\n{self.postfix.log_text()}\n--- dovecot\n{self.dovecot.output()}"
@@ -224,13 +243,14 @@ class ServeServer(Server):
     def __init__(self, root: Path | None = None) -> None:
         super().__init__(root)
         self.serve: Serve | None = None
-
-    def start(self) -> ServeServer:
-        self.serve = Serve.start(self.server_store, "--tls-cert", str(self.cert.cert), "--tls-key",
-                                 str(self.cert.key))
-        self.smtp_port, self.imap_port = self.serve.smtp_port, self.serve.imap_port
+        self.smtp_port, self.imap_port = free_port(), free_port()  # kept across a stop and a start
         self.imap_url = f"imap://{HOSTNAME}:{self.imap_port}"
         self.smtp_url = f"smtp://{HOSTNAME}:{self.smtp_port}"
+
+    def start(self) -> ServeServer:
+        self.serve = Serve.start(self.server_store, "--smtp-port", str(self.smtp_port), "--imap-port",
+                                 str(self.imap_port), "--tls-cert", str(self.cert.cert), "--tls-key",
+                                 str(self.cert.key))
         return self
 
     def stop(self) -> None:
@@ -252,91 +272,59 @@ def start_server(kind: str, root: Path | None = None) -> Server:
         raise
 
 
-class Machine:
-    """A client home standing for another computer."""
+@dataclass
+class Machine(remotehome.Machine):
+    """A client home standing for another computer (tests/support/remotehome.py), joined to one of these servers
+    the way an operator hands an account over: the password file `admin add` wrote, copied here (0600), and
+    `agentmail remote set` with the server's URLs, the full address and the test CA."""
 
-    def __init__(self, home: Path, server: Server, name: str) -> None:
-        self.home = home
+    server: Server | None = None
+
+    def join(self, server: Server, *extra: str, imap: str | None = None, smtp: str | None = None,
+             password_file: Path | None = None) -> Result:
         self.server = server
-        self.name = name
-        self.cfg = make_home(home)
-        self.store = Store(home)
-        self.password_file = home.parent / f"{home.name}.password"
+        shutil.copyfile(password_file or server.pwfiles[self.name], self.password_file)
+        os.chmod(self.password_file, 0o600)
+        return self.run("remote", "set", "--imap", imap or server.imap_url, "--smtp", smtp or server.smtp_url,
+                        "--user", f"{self.name}@{server.domain}", "--password-file", str(self.password_file),
+                        "--ca-file", str(server.ca_file), *extra)
 
-    @classmethod
-    def connected(cls, home: Path, server: Server, name: str) -> Machine:
-        """A new machine for a new account `name` on `server` (admin add, then remote set)."""
-        machine = cls(home, server, name)
-        machine.connect(server.add(name))
+    def joined(self, server: Server, *extra: str) -> Machine:
+        """`join`, insisting it works."""
+        self.join(server, *extra).ok()
+        return self
+
+
+class Machines(remotehome.Machines):
+    """Client homes under `root`; `new(name)` provisions a fresh account `name-XXXX` on the server first."""
+
+    def __init__(self, root: Path, server: Server) -> None:
+        super().__init__(root)
+        self.server = server
+
+    def __call__(self, name: str, label: str | None = None) -> Machine:
+        machine = Machine(self.root / f"{label or name}-home", name)
+        self.made.append(machine)
         return machine
 
-    def env(self, **extra: str) -> dict[str, str]:
-        return env_for(self.home, (), SSL_CERT_FILE=str(self.server.ca_file), **extra)
-
-    def connect(self, password_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-        """Copy the admin's password file here (0600) and run `agentmail remote set` with the server's URLs."""
-        shutil.copyfile(password_file, self.password_file)
-        os.chmod(self.password_file, 0o600)
-        proc = self.remote_set(*extra)
-        if proc.returncode != 0:
-            raise AssertionError(f"remote set exited {proc.returncode}: {proc.stderr}")
-        return proc
-
-    def remote_set(self, *extra: str, imap: str | None = None, smtp: str | None = None,
-                   password_file: Path | None = None) -> subprocess.CompletedProcess[str]:
-        return self.run("remote", "set", "--imap", imap or self.server.imap_url, "--smtp",
-                        smtp or self.server.smtp_url, "--user", self.name, "--password-file",
-                        str(password_file or self.password_file), *extra)
-
-    def run(self, *args: str, stdin: str | None = None, timeout: float = 60,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return run([AGENTMAIL, *args], env or self.env(), stdin=stdin, timeout=timeout)
-
-    def ok(self, *args: str, stdin: str | None = None) -> str:
-        """Run and insist on exit 0; its stdout."""
-        proc = self.run(*args, stdin=stdin)
-        if proc.returncode != 0:
-            raise AssertionError(f"agentmail {' '.join(args)} on {self.name}'s machine exited {proc.returncode}: "
-                                 f"{proc.stderr}{proc.stdout}\n{self.server.logs()[-4000:]}")
-        return proc.stdout
-
-    def hook(self, event: str, payload: dict[str, Any] | None = None,
-             timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """`agentmail hook EVENT` with Claude Code's JSON on stdin (a session of this machine)."""
-        data = {"session_id": f"s-{self.name}", "cwd": str(self.home), "hook_event_name": event, **(payload or {})}
-        return self.run("hook", event, stdin=json.dumps(data), timeout=timeout,
-                        env=self.env(AGENTMAIL_ADDRESS=self.name))
-
-    def new_files(self, folder: str = "INBOX") -> list[Path]:
-        box = self.store.box(self.name, folder) / "new"
-        return sorted(box.iterdir()) if box.is_dir() else []
-
-    def mirrored(self, marker: str, folder: str = "INBOX") -> list[Path]:
-        """This machine's local copies (new/ and cur/) of messages holding `marker`."""
-        if not self.store.box(self.name, folder).is_dir():
-            return []
-        return self.store.find(self.name, marker, folder)
+    def new(self, stem: str) -> Machine:
+        """A new account on the server (`admin add`) and a machine joined to it."""
+        name = f"{stem}-{uuid.uuid4().hex[:6]}"
+        self.server.add(name)
+        return self(name).joined(self.server)
 
 
-def kill_sync(machine: Machine, sig: int = signal.SIGKILL) -> list[int]:
-    """Send `sig` to every process whose environment names this machine's home and that runs `agentmail` (the sync
-    process); the pids signalled."""
-    pids = []
-    marker = f"AGENTMAIL_HOME={machine.home}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                environ = fh.read().split(b"\0")
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmdline = fh.read()
-        except OSError:
-            continue
-        if marker in environ and b"agentmail" in cmdline:
-            os.kill(int(entry), sig)
-            pids.append(int(entry))
-    return pids
+def machines(root: Path, server: Server) -> Iterator[Machines]:
+    """Machines for one test; every sync process they started is stopped at the end."""
+    made = Machines(root, server)
+    try:
+        yield made
+    finally:
+        made.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(remotehome.sync_running(m.home) for m in made.made):
+            made.close()
+            time.sleep(0.1)
 
 
 def owner_of(path: Path) -> str:
@@ -363,5 +351,5 @@ def stop_quietly(proc: subprocess.Popen[Any]) -> None:
     stop_process(proc, timeout=10)
 
 
-__all__ = ["DOMAIN", "CertFiles", "Machine", "MailServer", "Server", "ServeServer", "kill_sync", "make_home",
-           "owner_of", "start_server", "unique", "wait_port_closed"]
+__all__ = ["DOMAIN", "CertFiles", "Machine", "Machines", "MailServer", "Server", "ServeServer", "machines",
+           "make_home", "owner_of", "start_server", "unique", "wait_port_closed"]
