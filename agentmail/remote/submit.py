@@ -178,11 +178,12 @@ class Flusher:
     """The sync process's side: submit what is queued, over one connection per round."""
 
     def __init__(self, cfg: Config, settings: Settings, log: Callable[[str], None],
-                 bounce: Callable[[outbox.Entry, Outcome], None]) -> None:
+                 bounce: Callable[[outbox.Entry, Outcome], None], broken: Callable[[], None]) -> None:
         self.cfg = cfg
         self.settings = settings
         self.log = log
         self.bounce = bounce
+        self.broken = broken  # the IMAP connection failed: the caller drops it
         self.retry_at = 0.0
         self.backoff = 5.0
 
@@ -237,7 +238,13 @@ class Flusher:
             conn = imap()
             if conn is None:
                 return False  # cannot look: try later
-            if on_server(conn, entry.message_id):
+            try:
+                found = on_server(conn, entry.message_id)
+            except Exception as exc:  # noqa: BLE001 - imaplib's errors are not OSErrors: cannot look, try later
+                self.log(f"outbox: cannot look for {entry.message_id} on the server: {exc}")
+                self.broken()
+                return False
+            if found:
                 self.log(f"outbox: {entry.message_id} is on the server: it was taken, not sending it again")
                 outbox.mark_sent(entry)
                 return False

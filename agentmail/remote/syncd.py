@@ -68,7 +68,7 @@ class Daemon:
         self.settings = settings
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.mirror = Mirror(cfg, settings, log, lambda: outbox.sent_ids(cfg))
-        self.flusher = Flusher(cfg, settings, log, self.bounce)
+        self.flusher = Flusher(cfg, settings, log, self.bounce, self.drop)
         self.imap: IMAPClient | None = None
         self.connect_after = 0.0
         self.backoff = 1.0
@@ -76,6 +76,7 @@ class Daemon:
         self.error: str | None = None
         self.last_sync: float | None = None
         self.full_started = 0.0
+        self.last_poll = self.last_full = self.last_check = 0.0
         self.last_need = time.time()
         self.stopping = False
         self.published: tuple[str, float] = ("", 0.0)
@@ -123,6 +124,10 @@ class Daemon:
             self.set_state("offline", " ".join(str(text).split()))
             self.connect_after = time.time() + self.backoff
             self.backoff = min(self.backoff * 2, 60.0)
+
+    def drop(self) -> None:
+        close_imap(self.imap)
+        self.imap = None
 
     def conn(self, force: bool = False) -> IMAPClient | None:
         if self.imap is not None:
@@ -207,61 +212,77 @@ class Daemon:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
+        self.write_status()  # this pid, at once: `remote show` and the tests read it
         threading.Thread(target=self.idle_loop, name="idle", daemon=True).start()
         threading.Thread(target=self.control_loop, name="control", daemon=True).start()
-        self.sync(full=True, force=True)
-        self.flush(force=True)
-        now = time.time()
-        last_poll = last_full = last_check = now
+        self.last_poll = self.last_full = self.last_check = time.time()
+        self.events.put(("start", None))
         while not self.stopping:
             try:
                 kind, arg = self.events.get(timeout=TICK)
             except queue.Empty:
                 kind, arg = "tick", None
-            now = time.time()
             if kind == "stop":
                 break
-            if kind == "kick":
-                waiting = [arg]
-                while True:  # one pass answers every command that asked meanwhile
-                    try:
-                        more = self.events.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more[0] == "kick":
-                        waiting.append(more[1])
-                    elif more[0] == "stop":
-                        self.stopping = True
-                self.last_need = now
+            try:
+                if not self.step(kind, arg):
+                    break
+            except Exception as exc:  # noqa: BLE001 - a bug in one step must not end the mirror: log it, go on
+                log(f"error (a bug, please report it): {type(exc).__name__}: {exc}")
+                self.drop()
+                time.sleep(TICK)
+        self.shutdown()
+        return 0
+
+    def step(self, kind: str, arg: Any) -> bool:
+        """One event of the main loop; False to exit."""
+        now = time.time()
+        if kind == "start":
+            self.sync(full=True, force=True)
+            self.flush(force=True)
+            return True
+        if kind == "kick":
+            waiting = [arg]
+            while True:  # one pass answers every command that asked meanwhile
+                try:
+                    more = self.events.get_nowait()
+                except queue.Empty:
+                    break
+                if more[0] == "kick":
+                    waiting.append(more[1])
+                elif more[0] == "stop":
+                    self.stopping = True
+            self.last_need = now
+            try:
                 if any(asked > self.full_started for _, _, asked in waiting):
                     self.sync(full=True, force=True)
                     self.flush(force=True)
-                    last_full = now
+                    self.last_full = now
+            finally:
                 for done, holder, _ in waiting:
                     holder.append(self.answer())
                     done.set()
-                continue
-            if kind == "news":
-                self.sync(("INBOX", "Sent", "Receipts"))
-            if self.mirror.local_changed():
-                self.sync(())  # only the folders that changed here
-            if now - last_full > FULL_EVERY:
-                self.sync(full=True)
-                last_full = last_poll = now
-            elif now - last_poll > self.settings.poll or (self.imap is None and now >= self.connect_after):
-                self.sync()  # also: back online as soon as the backoff allows, not at the next poll
-                last_poll = now
-            self.flush()
-            self.publish(now)
-            if now - last_check > min(10.0, self.settings.idle_timeout / 2):
-                last_check = now
-                if self.needed():
-                    self.last_need = now
-                elif now - self.last_need > self.settings.idle_timeout:
-                    log("no session, command or queued mail needs this process any more: exiting")
-                    break
-        self.shutdown()
-        return 0
+            return True
+        if kind == "news":
+            self.sync(("INBOX", "Sent", "Receipts"))
+        if self.mirror.local_changed():
+            self.sync(())  # only the folders that changed here
+        if now - self.last_full > FULL_EVERY:
+            self.sync(full=True)
+            self.last_full = self.last_poll = now
+        elif now - self.last_poll > self.settings.poll or (self.imap is None and now >= self.connect_after):
+            self.sync()  # also: back online as soon as the backoff allows, not at the next poll
+            self.last_poll = now
+        self.flush()
+        self.publish(now)
+        if now - self.last_check > min(10.0, self.settings.idle_timeout / 2):
+            self.last_check = now
+            if self.needed():
+                self.last_need = now
+            elif now - self.last_need > self.settings.idle_timeout:
+                log("no session, command or queued mail needs this process any more: exiting")
+                return False
+        return True
 
     def shutdown(self) -> None:
         self.stopping = True
