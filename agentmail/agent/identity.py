@@ -74,7 +74,9 @@ def whoami(cfg: Config, as_name: str | None = None, session_id: str | None = Non
         return _known(cfg, as_name, "--as")
     if env.get("AGENTMAIL_ADDRESS"):
         return _known(cfg, env["AGENTMAIL_ADDRESS"], "AGENTMAIL_ADDRESS")
-    sid = session_id or env.get("CLAUDE_SESSION_ID")
+    # Codex gives the commands its model runs CODEX_THREAD_ID (its hooks' session_id); inside its sandbox the
+    # parent chain stops at the sandbox's own init, so the session id is the only way back to the account.
+    sid = session_id or env.get("CLAUDE_SESSION_ID") or env.get("CODEX_THREAD_ID")
     if sid:
         name = presence.lookup_session(cfg, sid)
         if name:

@@ -343,7 +343,7 @@ def hook(c: Ctx, args: tuple[str, ...]) -> None:
 
 
 # Modules of agentmail.cli that add commands with a `register_commands(group)` function.
-COMMAND_MODULES = ("admin", "clerk", "server_cmds", "mcp_cmd", "remote_cmd")
+COMMAND_MODULES = ("admin", "clerk", "server_cmds", "mcp_cmd", "remote_cmd", "doctor_cmd")
 
 
 def run(args: list[str]) -> int:

@@ -12,6 +12,7 @@ import time
 
 from .. import config
 from ..store import presence, registry
+from .harness import CLAUDE, CODEX, CONTINUE, EVENT_NAMES, GEMINI, detect
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,10 +27,24 @@ MAX_LINES = 10  # postcards listed one per line; the rest are counted ("and N mo
 MAX_LINE = 112
 MAX_SENDER = 32
 MAX_PEERS = 8
-CLERK_FROM = 3  # suggest the triage subagent from this many postcards on
+CLERK_FROM = 3  # give the triage advice from this many postcards on
+# What the model is told, per harness: only what that harness has (docs/harnesses.md). Claude Code has the plugin's
+# clerk subagent; Codex and Gemini CLI triage themselves. Gemini CLI escapes `<` in hook context (`&lt;`), so its
+# text has no heredoc: its extension brings the MCP tools, and the CLI takes a body as an argument too.
 SEND_HINT = "Send: agentmail send NAME \"title\" - <<'EOF' ... EOF; reply: agentmail reply ID; read: agentmail inbox."
+GEMINI_SEND_HINT = ("Send: the agentmail send tool (reply_to=ID answers one), or agentmail send NAME \"title\" "
+                    "\"body\"; read: the inbox and read tools.")
 CLERK_HINT = "Triage with the agentmail:clerk subagent."
-EVENT_NAMES = {"session-start": "SessionStart", "prompt": "UserPromptSubmit", "post-tool": "PostToolUse"}
+TRIAGE_HINT = "Triage: urgent ones first; file routine ones with agentmail clerk file ID."
+CODEX_SANDBOX_HINT = ("In Codex's sandbox the store may be read-only (agentmail exits 73): then use the agentmail "
+                      "MCP tools, or ask the user to run agentmail doctor.")
+SEND_HINTS = {CLAUDE: SEND_HINT, CODEX: SEND_HINT, GEMINI: GEMINI_SEND_HINT}
+TRIAGE_HINTS = {CLAUDE: CLERK_HINT, CODEX: TRIAGE_HINT, GEMINI: TRIAGE_HINT}
+ANSWER_HINTS = {
+    CLAUDE: "Read and answer before you stop: agentmail read ID, then agentmail reply ID.",
+    CODEX: "Read and answer before you stop: agentmail read ID, then agentmail reply ID.",
+    GEMINI: "Read and answer before you stop: the read tool (or agentmail read ID), then send with reply_to=ID.",
+}
 
 
 class Session:
@@ -199,14 +214,15 @@ def postcard_lines(cfg: Config, items: list[Item], notes: dict[str, str] | None 
     return out
 
 
-def announcement(cfg: Config, items: list[Item], what: str = "new", notes: dict[str, str] | None = None) -> list[str]:
+def announcement(cfg: Config, items: list[Item], what: str = "new", notes: dict[str, str] | None = None,
+                 harness: str = CLAUDE) -> list[str]:
     if not items:
         return []
     n = len(items)
     lines = [f"agentmail: {n} {what} postcard{'s' if n > 1 else ''} (agentmail read ID):",
              *postcard_lines(cfg, items, notes)]
     if n >= CLERK_FROM:
-        lines.append(CLERK_HINT)
+        lines.append(TRIAGE_HINTS[harness])
     return lines
 
 
@@ -220,8 +236,8 @@ def peers(cfg: Config, me: str) -> list[str]:
     return sorted(found)
 
 
-def intro(cfg: Config, session: Session) -> str:
-    """The one line that tells the agent who it is and how to use the mail."""
+def intro(cfg: Config, session: Session, harness: str = CLAUDE) -> str:
+    """The one line that tells the agent who it is and how to use the mail (with what its harness has)."""
     parts = [f"agentmail: you are {cfg.address(session.name)}."]
     if session.note:
         parts.append(f"({session.note}.)")
@@ -230,8 +246,20 @@ def intro(cfg: Config, session: Session) -> str:
         shown = ", ".join(others[:MAX_PEERS]) + (f" and {len(others) - MAX_PEERS} more" if len(others) > MAX_PEERS
                                                  else "")
         parts.append(f"Peers: {shown}.")
-    parts += [SEND_HINT, CLERK_HINT]
+    parts.append(SEND_HINTS[harness])
+    if harness == CLAUDE:
+        parts.append(CLERK_HINT)
+    elif harness == CODEX and not codex_store_writable(cfg):
+        parts.append(CODEX_SANDBOX_HINT)
     return " ".join(parts)
+
+
+def codex_store_writable(cfg: Config) -> bool:
+    """Does Codex's config let the commands its model runs write the store (agent/doctor.py)? The hook itself runs
+    outside the sandbox, so it reads the config Codex reads rather than trying."""
+    from ..agent.doctor import codex_store_covered
+
+    return codex_store_covered(cfg.home, os.environ) is True
 
 
 # --- output ------------------------------------------------------------------------------------------------------
@@ -246,9 +274,10 @@ def emit(obj: dict[str, Any]) -> None:
     out.flush()
 
 
-def context(event: str, lines: list[str]) -> None:
+def context(event: str, lines: list[str], harness: str = CLAUDE) -> None:
     if lines:
-        emit({"hookSpecificOutput": {"hookEventName": EVENT_NAMES[event], "additionalContext": "\n".join(lines)}})
+        emit({"hookSpecificOutput": {"hookEventName": EVENT_NAMES[harness][event],
+                                     "additionalContext": "\n".join(lines)}})
 
 
 def write_stamp(cfg: Config, name: str, new_mtime_ns: int, began_ns: int) -> None:
@@ -278,16 +307,18 @@ def write_stamp(cfg: Config, name: str, new_mtime_ns: int, began_ns: int) -> Non
 # --- events ------------------------------------------------------------------------------------------------------
 
 
-def session_start(cfg: Config, payload: dict[str, Any], as_name: str | None) -> None:
+def session_start(cfg: Config, payload: dict[str, Any], as_name: str | None, harness: str = CLAUDE) -> None:
     session = find_session(cfg, payload, as_name, register=True)
     assert session is not None
     refresh_presence(cfg, session, payload, force=not session.bound_now)
     items = take_new(cfg, session.name)
     notes = wake_notes(cfg, session.name, items)
-    context("session-start", [intro(cfg, session), *announcement(cfg, items, notes=notes)])
+    context("session-start", [intro(cfg, session, harness), *announcement(cfg, items, notes=notes, harness=harness)],
+            harness)
 
 
-def prompt(cfg: Config, payload: dict[str, Any], as_name: str | None, event: str = "prompt") -> None:
+def prompt(cfg: Config, payload: dict[str, Any], as_name: str | None, event: str = "prompt",
+           harness: str = CLAUDE) -> None:
     session = find_session(cfg, payload, as_name, register=True)
     assert session is not None
     if not session.bound_now:
@@ -301,24 +332,25 @@ def prompt(cfg: Config, payload: dict[str, Any], as_name: str | None, event: str
         before = None
     items = take_new(cfg, session.name, urgent_only=urgent_only)
     # The session was registered by this very call (SessionStart never ran for it): say who it is, once.
-    lines = [intro(cfg, session)] if session.bound_now else []
-    lines += announcement(cfg, items, "urgent" if urgent_only else "new", wake_notes(cfg, session.name, items))
-    context(event, lines)
+    lines = [intro(cfg, session, harness)] if session.bound_now else []
+    lines += announcement(cfg, items, "urgent" if urgent_only else "new", wake_notes(cfg, session.name, items),
+                          harness)
+    context(event, lines, harness)
     if urgent_only and not items and before is not None:
         write_stamp(cfg, session.name, before, began)
 
 
-def stop(cfg: Config, payload: dict[str, Any], as_name: str | None) -> None:
-    """Block the stop once for urgent mail that nobody announced; never when Claude Code is already continuing."""
+def stop(cfg: Config, payload: dict[str, Any], as_name: str | None, harness: str = CLAUDE) -> None:
+    """Block the stop once for urgent mail that nobody announced; never when the harness is already continuing
+    (Codex and Gemini CLI put no cap on these blocks: `stop_hook_active` is the only guard against a loop)."""
     if payload.get("stop_hook_active") is True:
         return
     session = find_session(cfg, payload, as_name, register=True)
     assert session is not None
     items = take_new(cfg, session.name, urgent_only=True)
     if items:
-        lines = announcement(cfg, items, "urgent", wake_notes(cfg, session.name, items))
-        reason = "\n".join(lines) + "\nRead and answer before you stop: agentmail read ID, then agentmail reply ID."
-        emit({"decision": "block", "reason": reason})
+        lines = announcement(cfg, items, "urgent", wake_notes(cfg, session.name, items), harness)
+        emit({"decision": CONTINUE[harness], "reason": "\n".join([*lines, ANSWER_HINTS[harness]])})
 
 
 def session_end(cfg: Config, payload: dict[str, Any], as_name: str | None) -> None:
@@ -362,12 +394,13 @@ def run(event: str, data: bytes, home: str | None, as_name: str | None, marked: 
         from .idle import touch
 
         touch(event, sid, cfg.home)
+    harness = detect(payload, harness_pid=harness_chain()[0])
     if event == "session-start":
-        session_start(cfg, payload, as_name)
+        session_start(cfg, payload, as_name, harness)
     elif event in ("prompt", "post-tool"):
-        prompt(cfg, payload, as_name, event)
+        prompt(cfg, payload, as_name, event, harness)
     elif event == "stop":
-        stop(cfg, payload, as_name)
+        stop(cfg, payload, as_name, harness)
     else:
         session_end(cfg, payload, as_name)
     return 0

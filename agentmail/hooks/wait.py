@@ -1,4 +1,4 @@
-"""`agentmail hook wait`: the waiter that wakes an idle Claude Code session when mail arrives.
+"""`agentmail hook wait`: the waiter that wakes an idle Claude Code or Codex session when mail arrives.
 
 hooks/hooks.json runs it on Stop with `"asyncRewake": true`: Claude Code starts it in the background after every turn,
 and when it exits 2 its stderr wakes the model as a new turn (docs/claude-code.md, "Waking an idle agent"). It
@@ -18,6 +18,12 @@ Waiting costs nothing: one poll() on an inotify descriptor watching the inbox's 
 client APPENDs there) and the session's directory, plus a pidfd of the Claude Code process, with no timeout but the
 lifetime. Without inotify or pidfd (not Linux) it looks every POLL seconds, and misses APPENDs to cur/. Imports on the
 waiting path are the standard library's and the store's; the mailbox code is imported when mail arrives.
+
+Codex (docs/harnesses.md, "Codex") runs the same hooks/hooks.json but ignores "asyncRewake": it runs the waiter in
+the foreground and would hold the turn until the waiter ended. So for Codex the waiter detaches at once (the hook
+returns 0 with nothing to say) and, when mail wakes it, runs `codex queue --thread <session_id> --message <text>`:
+the interactive Codex polls its threads' queues and starts a turn with the text as the user's message. `codex exec`
+ends with its task, so there it does not wait at all; nor in Gemini CLI, which has no way in.
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ from .. import config
 from ..errors import EX_USAGE, AgentmailError
 from ..store import presence, registry
 from .events import find_session, harness_chain, payload_of, text_field
+from .harness import CLAUDE, CODEX, GEMINI, NAMES, codex_binary, codex_wakeable, detect
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from ..agent.mailbox import Item
@@ -178,10 +186,14 @@ def inotify(dirs: dict[str, int]) -> tuple[int | None, dict[int, int]]:
 
 
 class Waiter:
-    """One waiter: the session it serves, the account whose inbox it watches, the Claude Code process it lives for."""
+    """One waiter: the session it serves, the account whose inbox it watches, the harness process it lives for, and
+    how a wake reaches the model (`deliver`: Claude Code's stderr and exit 2 by default)."""
 
-    def __init__(self, cfg: Config, name: str, session_id: str, harness: int, lifetime: float) -> None:
+    def __init__(self, cfg: Config, name: str, session_id: str, harness: int, lifetime: float,
+                 deliver: Callable[[str], int] | None = None, harness_name: str = "Claude Code") -> None:
         self.cfg = cfg
+        self.deliver = deliver or to_stderr
+        self.harness_name = harness_name
         self.name = name
         self.sid = session_id
         self.harness = harness
@@ -219,7 +231,7 @@ class Waiter:
     def end_reason(self, watch: Watch | None = None) -> str | None:
         """Why this waiter must stand down now, or None."""
         if (watch is not None and watch.parent_gone) or not running(self.harness, self.harness_start):
-            return "Claude Code is gone"
+            return f"{self.harness_name} is gone"
         if not self.mine():
             return "superseded"
         turn = presence.marker_ns(self.cfg, self.sid, "turn")
@@ -285,12 +297,14 @@ class Waiter:
                 return items
             items += self.load(names, cur)
 
-    def run(self) -> int:
+    def run(self, armed: Callable[[], None] | None = None) -> int:
         self.arm()
         # What a wake needs, loaded now rather than when mail comes: a wake is then only reads, renames and writes.
         from ..agent import mailbox, render, wake  # noqa: F401
         watch = Watch({self.new_dir: WATCH_MASK, self.dir: WATCH_MASK, self.cur_dir: IN_CREATE}, self.harness,
                       self.harness_start)
+        if armed is not None:
+            armed()
         deadline = time.monotonic() + self.lifetime
         try:
             while True:
@@ -329,10 +343,12 @@ class Waiter:
         if not moved:
             return None
         self.claim("woke")
-        text = wake_text(self.cfg, moved, prefixes(moved))
-        sys.stderr.buffer.write(text.encode("utf-8"))
-        sys.stderr.flush()
-        return WAKE
+        try:
+            return self.deliver(wake_text(self.cfg, moved, prefixes(moved)))
+        except AgentmailError as exc:
+            # Announced but not delivered: still unread, so `agentmail inbox` lists it; the claim says why.
+            self.claim("ended", f"waiter ended: {exc}")
+            return 0
 
     def finish(self, why: str) -> int:
         if why != "superseded" and self.mine():
@@ -343,27 +359,105 @@ class Waiter:
         return 0
 
 
+def to_stderr(text: str) -> int:
+    """Claude Code's way: the wake text on stderr, exit 2."""
+    sys.stderr.buffer.write(text.encode("utf-8"))
+    sys.stderr.flush()
+    return WAKE
+
+
+def codex_queue(binary: str, session_id: str) -> Callable[[str], int]:
+    """Codex's way: `codex queue` puts the text on the thread's queue; the Codex that has the thread open starts a
+    turn with it as the user's message (its UserPromptSubmit hook sees it as the prompt)."""
+    def deliver(text: str) -> int:
+        import subprocess
+
+        try:
+            proc = subprocess.run([binary, "queue", "--thread", session_id, "--message", text.rstrip("\n")],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  timeout=60, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise AgentmailError(f"codex queue failed: {exc}") from None
+        if proc.returncode != 0:
+            last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"])
+            lines = [line for line in last if line.startswith("Error")] or last
+            raise AgentmailError(f"codex queue exited {proc.returncode}: {lines[0][:200]}")
+        return 0
+    return deliver
+
+
+def detach(waiter: Waiter) -> int:
+    """Run `waiter` in a child process of its own and return 0 once it has armed (or at once if it failed).
+
+    The child is in a session of its own with stdio on /dev/null, so nothing that waits for the hook's pipes or its
+    process group waits for it, and it never returns here: it ends with os._exit. The hook returns only after the
+    child has armed, so a prompt typed right after the turn already finds it watching.
+    """
+    import select
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    ready_r, ready_w = os.pipe()
+    if os.fork():
+        os.close(ready_w)
+        try:
+            select.select([ready_r], [], [], 10.0)
+        finally:
+            os.close(ready_r)
+        return 0
+    code = 1
+    try:
+        os.close(ready_r)
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        waiter.pid = os.getpid()  # the claim names this process: it is the one that watches
+        me = presence.proc_stat(waiter.pid)
+        waiter.proc_start = me[2] if me else ""
+
+        def armed() -> None:
+            os.write(ready_w, b"1")
+            os.close(ready_w)
+
+        code = waiter.run(armed)
+    except BaseException:  # noqa: BLE001 - the detached waiter has nobody to tell, and must never return
+        code = 1
+    finally:
+        os._exit(code)
+
+
 def run(data: bytes, home: str | None, as_name: str | None) -> int:
     """The waiter for the Stop hook JSON in `data`; its exit status (2: woken, the wake text is on stderr)."""
     payload: dict[str, Any] = payload_of(data)
     sid = text_field(payload, "session_id") or os.environ.get("CLAUDE_CODE_SESSION_ID")
     if not sid:
-        sys.stderr.write("agentmail hook wait: no session_id in the hook JSON on stdin (Claude Code's Stop hook "
-                         "runs this)\n")
+        sys.stderr.write("agentmail hook wait: no session_id in the hook JSON on stdin (the Stop hook of Claude Code "
+                         "or Codex runs this)\n")
         return EX_USAGE
     harness = harness_chain()[0]
-    if print_mode(harness):
-        return 0
+    kind = detect(payload, harness_pid=harness)
+    if kind == GEMINI or (kind == CODEX and not codex_wakeable(harness)) or (kind == CLAUDE and print_mode(harness)):
+        return 0  # nothing to wake into: Gemini CLI, `codex exec`, plain `claude -p`
+    deliver = None
+    if kind == CODEX:
+        binary = codex_binary(harness)
+        if binary is None:
+            return 0  # no codex to queue the wake with: the next prompt's hook announces the mail
+        deliver = codex_queue(binary, sid)
     cfg = config.load(home)
     session = find_session(cfg, payload, as_name, register=True)
     assert session is not None
     from ..agent.wake import enabled
 
-    waiter = Waiter(cfg, session.name, sid, harness, float(cfg.wake_lifetime))
+    waiter = Waiter(cfg, session.name, sid, harness, float(cfg.wake_lifetime), deliver, NAMES[kind])
     off = enabled(cfg)
     if off is not None:
         os.makedirs(waiter.dir, mode=0o700, exist_ok=True)
         presence.mark(cfg, sid, "stop")
         waiter.claim("off", off)
         return 0
-    return waiter.run()
+    if kind != CODEX:
+        return waiter.run()
+    return detach(waiter)
