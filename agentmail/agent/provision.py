@@ -12,6 +12,7 @@ that user (effective uid and gid switched for the duration), so Dovecot can go o
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -52,12 +53,26 @@ def as_store_owner(cfg: Config) -> Iterator[None]:
         os.setegid(0)
 
 
+def _cant(exc: OSError, path: str) -> CantCreateError | Exception:
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+        return CantCreateError(f"cannot write {path}: {exc.strerror}")
+    return os_error(exc, path)
+
+
+def check_target(path: str) -> None:
+    """Refuse, before anything is written, a file that cannot be written where it is asked for (exit 73)."""
+    if os.path.islink(path) or os.path.isdir(path):
+        raise CantCreateError(f"cannot write {path}: a symlink or directory is in its place")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise CantCreateError(f"cannot write {path}: no directory {parent}")
+
+
 def _write(path: str, text: str, mode: int = 0o644) -> None:
     """Atomically (tmp, fsync, rename); never through a symlink left in the file's place."""
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        if os.path.islink(path) or os.path.isdir(path):
-            raise CantCreateError(f"cannot write {path}: a symlink or directory is in its place")
+        check_target(path)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -68,7 +83,7 @@ def _write(path: str, text: str, mode: int = 0o644) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise os_error(exc, path) from exc
+        raise _cant(exc, path) from exc
 
 
 def _mkdirs(*paths: str) -> None:
@@ -146,6 +161,8 @@ def write_password_file(cfg: Config, name: str, path: str | None) -> str:
 
 def add(cfg: Config, name: str, kind: str = "agent", password_file: str | None = None) -> dict[str, object]:
     """Create the account, rewrite the Postfix tables, write its password file. What was done, for the CLI."""
+    if password_file:
+        check_target(os.path.abspath(password_file))
     with as_store_owner(cfg):
         registry.ensure_store(cfg)
         if registry.resolve(cfg, name) is not None:
