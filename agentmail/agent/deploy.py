@@ -51,9 +51,9 @@ namespace inbox {{
     special_use = \\Archive
   }}
 }}
-# Presence: each agent's entry {presence}/<name> (IMAP METADATA, RFC 5464) on the folder every
-# account shares, {presence_mailbox} (its dovecot-acl file: every account may list, read and write
-# it, none may delete it); one dictionary file holds the entries of all accounts
+# Presence (IMAP METADATA, RFC 5464): each agent's entry {presence}/<name>
+# on {presence_mailbox}, the folder every account shares (its dovecot-acl file lets every account
+# list, read and write it, none delete it); one dictionary file holds the entries of all accounts
 namespace public {{
   type = public
   separator = /
@@ -62,9 +62,6 @@ namespace public {{
   subscriptions = no
 }}
 mail_plugins = $mail_plugins acl
-plugin {{
-  acl = vfile
-}}
 mail_attribute_dict = file:{server}/dovecot-attributes
 passdb {{
   driver = passwd-file
@@ -82,6 +79,7 @@ protocol lmtp {{
   postmaster_address = postmaster@{domain}
 }}
 plugin {{
+  acl = vfile
   sieve_before = {server}/sieve/agentmail.sieve
 }}
 service imap-login {{

@@ -131,7 +131,7 @@ def write_tables(cfg: Config) -> tuple[str, str]:
             _write(os.path.join(directory, name), text)
     postmap = postmap_binary()
     if postmap is None:
-        return directory, "postmap not found: run `postmap hash:FILE` for each table on the Postfix machine"
+        return directory, "postmap not found: run `postmap hash:FILE` for each table where Postfix runs"
     for name in TABLES:
         # run as root, postmap drops to the table's owner, so the .db files keep the store's owner
         proc = subprocess.run([postmap, f"hash:{os.path.join(directory, name)}"], capture_output=True, text=True,
@@ -139,7 +139,7 @@ def write_tables(cfg: Config) -> tuple[str, str]:
         if proc.returncode != 0:
             why = (proc.stderr.strip().splitlines() or ["no message"])[-1]
             raise ConfigError(f"postmap failed on {os.path.join(directory, name)}: {why}")
-    return directory, "indexed with postmap (Postfix picks the change up by itself)"
+    return directory, "indexed with postmap; Postfix notices the change by itself"
 
 
 # ------------------------------------------------------------------ accounts and their password files
@@ -205,10 +205,11 @@ def urls(cfg: Config, imap: str | None = None, smtp: str | None = None) -> tuple
     return imap, smtp
 
 
-def remote_line(imap: str, smtp: str, name: str, password_file: str) -> str:
+def remote_line(imap: str, smtp: str, address: str, password_file: str) -> str:
+    """The command for the agent's machine: the full address, so that machine's home takes the server's domain."""
     import shlex
 
-    return (f"agentmail remote set --imap {shlex.quote(imap)} --smtp {shlex.quote(smtp)} --user {name} "
+    return (f"agentmail remote set --imap {shlex.quote(imap)} --smtp {shlex.quote(smtp)} --user {address} "
             f"--password-file {shlex.quote(password_file)}")
 
 

@@ -119,9 +119,9 @@ def admin_add(c: Ctx, name: str, kind: str, password_file: str | None, imap_url:
     done = provision.add(c.cfg, name, kind, password_file)
     out(f"added {done['name']} ({kind}): {done['address']}\n"
         f"password file: {done['password_file']} (mode 0600; copy it to the agent's machine, keep it 0600)\n"
-        f"postfix tables: {done['postfix']} ({done['postfix_note']})\n"
+        f"postfix tables: {done['postfix']}, {done['postfix_note']}\n"
         f"on the agent's machine, with the password file's path there:\n"
-        f"  {provision.remote_line(imap, smtp, str(done['name']), str(done['password_file']))}")
+        f"  {provision.remote_line(imap, smtp, str(done['address']), str(done['password_file']))}")
 
 
 @admin.command(name="password")
@@ -139,7 +139,7 @@ def admin_password(c: Ctx, name: str, password_file: str | None, imap_url: str |
     name = normalize_name(name)
     imap, smtp = provision.urls(c.cfg, imap_url, smtp_url)
     real, path = provision.password(c.cfg, name, password_file)
-    out(f"password file: {path} (mode 0600)\n  {provision.remote_line(imap, smtp, real, path)}")
+    out(f"password file: {path} (mode 0600)\n  {provision.remote_line(imap, smtp, c.cfg.address(real), path)}")
 
 
 @admin.command(name="maps")
@@ -151,7 +151,7 @@ def admin_maps(c: Ctx) -> None:
 
     registry.ensure_store(c.cfg)
     directory, note = provision.write_tables(c.cfg)
-    out(f"postfix tables: {directory} ({note})")
+    out(f"postfix tables: {directory}, {note}")
 
 
 @admin.command(name="list")

@@ -60,7 +60,7 @@ def test_add_creates_the_account_its_password_file_and_the_postfix_tables(home: 
     assert lines[0] == "added bob (agent): bob@agents.example.com"
     assert lines[1].startswith(f"password file: {pw_file} (mode 0600")
     assert lines[-1].strip() == ("agentmail remote set --imap imaps://mail.example.com --smtp "
-                                 f"smtp://mail.example.com:587 --user bob --password-file {pw_file}")
+                                 f"smtp://mail.example.com:587 --user bob@agents.example.com --password-file {pw_file}")
     password = pw_file.read_text()
     assert password.endswith("\n") and oct(pw_file.stat().st_mode & 0o777) == "0o600"
     assert passwd.verify(cfg, "bob", password.strip())  # the hash Dovecot checks is of this password
@@ -101,7 +101,7 @@ def test_password_writes_the_file_again_and_names_the_account(home: Path, tmp_pa
     result = admin(home, "password", "bob", "--password-file", str(elsewhere), *URLS).ok()
     assert elsewhere.read_text() == (home / "server" / "credentials" / "bob.password").read_text()
     assert oct(elsewhere.stat().st_mode & 0o777) == "0o600"
-    assert f"--user bob --password-file {elsewhere}" in result.out
+    assert f"--user bob@agents.example.com --password-file {elsewhere}" in result.out
     admin(home, "password", "nobody", *URLS).fails(67)
 
 
