@@ -12,8 +12,7 @@ from ..errors import CantCreateError, DataError
 
 BEGIN = "<!-- agentmail:begin (managed by `agentmail init`; edit outside this block) -->"
 END = "<!-- agentmail:end -->"
-HINT_FILES = ("CLAUDE.md", "AGENTS.md", "GEMINI.md")
-CREATED = ("CLAUDE.md", "AGENTS.md")  # written even when missing; GEMINI.md only when the project has one
+HINT_FILES = ("CLAUDE.md", "AGENTS.md", "GEMINI.md")  # Claude Code; Codex, Cursor and most others; Gemini CLI
 
 BLOCK = f"""{BEGIN}
 ## Coordinating with other agents: agentmail
@@ -26,6 +25,8 @@ Use the `agentmail` CLI to coordinate with them:
 - `agentmail send NAME "title" - <<'EOF'` ... `EOF`: a short postcard (title up to 140 characters, body up to
   1400). Add `--urgent` only when you are blocked on the answer.
 - `agentmail reply ID - <<'EOF'` ... `EOF`: answer in the same thread.
+- If agentmail exits 73 (read-only file system) inside a sandbox such as Codex's, `agentmail doctor` says what
+  setting lets it write.
 {END}
 """
 
@@ -104,9 +105,9 @@ def _write(target: str, text: str) -> None:
 
 
 def install_hint(path: str | None = None, force: bool = False, cwd: str | None = None) -> list[tuple[str, str]]:
-    """Write the block into `path`, else at the project root into every hint file: CLAUDE.md and AGENTS.md
-    (created when missing: Claude Code reads the one, Codex, Cursor and most other harnesses the other) and
-    GEMINI.md when the project has one. Returns (file, what was done) for each.
+    """Write the block into `path`, else at the project root into every hint file, each created when missing:
+    Claude Code reads CLAUDE.md, Codex, Cursor and most other harnesses AGENTS.md, Gemini CLI GEMINI.md (it reads no
+    AGENTS.md unless told to). Returns (file, what was done) for each.
 
     A hint file that is a symlink is written through (CLAUDE.md -> AGENTS.md is one file, written once); one that
     imports AGENTS.md (`@AGENTS.md`) is left alone.
@@ -115,8 +116,7 @@ def install_hint(path: str | None = None, force: bool = False, cwd: str | None =
         targets = [os.path.abspath(path)]
     else:
         root = project_root(cwd)
-        targets = [os.path.join(root, f) for f in HINT_FILES
-                   if f in CREATED or os.path.lexists(os.path.join(root, f))]
+        targets = [os.path.join(root, f) for f in HINT_FILES]
     texts: dict[str, str | None] = {}
     for target in targets:  # every file read and checked before any is written
         texts[target] = _read(target)

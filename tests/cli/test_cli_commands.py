@@ -370,21 +370,23 @@ def test_init_marked_block(am, tmp_path: Path) -> None:
     (project / ".git").mkdir(parents=True)
     (project / "sub").mkdir()
     res = am("init", cwd=project / "sub").ok()  # finds the project root through .git
-    claude, agents = project / "CLAUDE.md", project / "AGENTS.md"
-    assert res.out.split("\n") == [f"added: {claude}", f"added: {agents}", ""]
-    assert sorted(p.name for p in project.iterdir()) == [".git", "AGENTS.md", "CLAUDE.md", "sub"]
+    claude, agents, gemini = project / "CLAUDE.md", project / "AGENTS.md", project / "GEMINI.md"
+    assert res.out.split("\n") == [f"added: {claude}", f"added: {agents}", f"added: {gemini}", ""]
+    assert sorted(p.name for p in project.iterdir()) == [".git", "AGENTS.md", "CLAUDE.md", "GEMINI.md", "sub"]
     assert list((project / "sub").iterdir()) == []
     text = agents.read_text()
-    assert claude.read_text() == text
+    assert claude.read_text() == gemini.read_text() == text
     assert text.count("<!-- agentmail:begin") == 1 and text.count("<!-- agentmail:end -->") == 1
-    assert am("init", cwd=project).ok().out == f"unchanged: {claude}\nunchanged: {agents}\n"
+    assert am("init", cwd=project).ok().out == f"unchanged: {claude}\nunchanged: {agents}\nunchanged: {gemini}\n"
     assert agents.read_text() == text
     # a user edit inside the block is kept without --force and replaced with it; text outside survives
     agents.write_text("# My project\n\n" + text.replace("Coordinating", "Coordinating (edited)") + "\nafter\n")
     assert am("init", cwd=project).ok().out == (f"unchanged: {claude}\n"
-                                                 f"kept (differs; --force rewrites it): {agents}\n")
+                                                 f"kept (differs; --force rewrites it): {agents}\n"
+                                                 f"unchanged: {gemini}\n")
     assert "(edited)" in agents.read_text()
-    assert am("init", "--force", cwd=project).ok().out == f"unchanged: {claude}\nrewrote: {agents}\n"
+    assert am("init", "--force", cwd=project).ok().out == f"unchanged: {claude}\nrewrote: {agents}\n" \
+        f"unchanged: {gemini}\n"
     forced = agents.read_text()
     assert "(edited)" not in forced and forced.startswith("# My project\n") and forced.rstrip().endswith("after")
     assert forced.count("<!-- agentmail:begin") == 1

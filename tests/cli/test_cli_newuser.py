@@ -203,7 +203,7 @@ def test_init_root_without_git(am, tmp_path: Path) -> None:
     (marked / "src" / "deep").mkdir(parents=True)
     (marked / ".agentmail").write_text("frontend\n")
     out = am("init", cwd=marked / "src" / "deep").ok().out
-    assert out == f"added: {marked / 'CLAUDE.md'}\nadded: {marked / 'AGENTS.md'}\n"
+    assert out == "".join(f"added: {marked / n}\n" for n in ("CLAUDE.md", "AGENTS.md", "GEMINI.md"))
     # else the nearest directory with a hint file (and its GEMINI.md gets the block too)
     hinted = tmp_path / "hinted"
     (hinted / "pkg").mkdir(parents=True)
@@ -214,7 +214,8 @@ def test_init_root_without_git(am, tmp_path: Path) -> None:
     # else the current directory
     bare = tmp_path / "bare"
     bare.mkdir()
-    assert am("init", cwd=bare).ok().out == f"added: {bare / 'CLAUDE.md'}\nadded: {bare / 'AGENTS.md'}\n"
+    assert am("init", cwd=bare).ok().out == "".join(f"added: {bare / n}\n" for n in ("CLAUDE.md", "AGENTS.md",
+                                                                                       "GEMINI.md"))
 
 
 def test_init_keeps_text_above_and_below_the_block(am, tmp_path: Path) -> None:
@@ -239,7 +240,8 @@ def test_init_symlinked_and_importing_hint_files(am, tmp_path: Path) -> None:
     (linked / "AGENTS.md").write_text("# Agents\n")
     (linked / "CLAUDE.md").symlink_to("AGENTS.md")
     out = am("init", cwd=linked).ok().out
-    assert out == f"added: {linked / 'CLAUDE.md'}\nsame file as {linked / 'CLAUDE.md'}: {linked / 'AGENTS.md'}\n"
+    assert out == (f"added: {linked / 'CLAUDE.md'}\nsame file as {linked / 'CLAUDE.md'}: {linked / 'AGENTS.md'}\n"
+                   f"added: {linked / 'GEMINI.md'}\n")
     assert (linked / "CLAUDE.md").is_symlink()
     assert (linked / "AGENTS.md").read_text().count("agentmail:begin") == 1
     importing = tmp_path / "importing"
@@ -247,7 +249,7 @@ def test_init_symlinked_and_importing_hint_files(am, tmp_path: Path) -> None:
     (importing / "CLAUDE.md").write_text("@AGENTS.md\n")
     out = am("init", cwd=importing).ok().out
     assert out == (f"skipped (it imports AGENTS.md): {importing / 'CLAUDE.md'}\n"
-                   f"added: {importing / 'AGENTS.md'}\n")
+                   f"added: {importing / 'AGENTS.md'}\nadded: {importing / 'GEMINI.md'}\n")
     assert (importing / "CLAUDE.md").read_text() == "@AGENTS.md\n"
     dangling = tmp_path / "dangling"
     (dangling / ".git").mkdir(parents=True)
@@ -274,7 +276,7 @@ def test_init_bad_and_odd_files(am, tmp_path: Path) -> None:
     assert data.startswith(b"# Agents\r\n\r\n<!-- agentmail:begin") and b"\n" not in data.replace(b"\r\n", b"")
     assert stat.S_IMODE(agents.stat().st_mode) == 0o640
     assert am("init", cwd=project).ok().out == (f"unchanged: {project / 'CLAUDE.md'}\n"
-                                                 f"unchanged: {agents}\n")
+                                                 f"unchanged: {agents}\nunchanged: {project / 'GEMINI.md'}\n")
     assert not [p for p in os.listdir(project) if "agentmail" in p]  # no temp file left behind
 
 
