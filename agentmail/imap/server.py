@@ -311,9 +311,9 @@ class Connection:
                 if self.session.idling:
                     try:  # an unchanged mailbox is polled on the loop: a few stats, no hop to the worker
                         if self.server.worker_idle() and self._current(self.session, IDLE_POLL):
-                            updates = self.session.poll()
+                            updates = self.session.idle_poll()
                         else:
-                            updates = await self.server._run(self.session.poll)
+                            updates = await self.server._run(self.session.idle_poll)
                     except ImapError as err:  # e.g. the mailbox was deleted under us
                         await self.send([r.bye(f"Selected mailbox is gone: {err.text}")])
                         return b""

@@ -1,4 +1,5 @@
-"""Fixtures for the IMAP tests: a small in-memory Backend for session transcripts."""
+"""Fixtures for the IMAP tests: a small in-memory Backend for session transcripts (with RFC 7162 mod-sequences:
+every change takes the next number, as Dovecot's do)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,23 @@ class Box:
     read_only: bool = False
     uidnext: int = 1
     messages: dict[int, tuple[bytes, frozenset[str], dt.datetime]] = field(default_factory=dict)
+    highest: int = 1
+    modseqs: dict[int, int] = field(default_factory=dict)
+    expunged: list[tuple[int, int]] = field(default_factory=list)  # (modseq, uid)
+    pending: int = 0  # the mod-sequence of the changes made since the last look (one STORE: one value, as Dovecot)
+
+    def bump(self, uid: int) -> int:
+        self.modseqs[uid] = mod = self.batch()
+        return mod
+
+    def batch(self) -> int:
+        if not self.pending:
+            self.pending = self.highest + 1
+        return self.pending
+
+    def commit(self) -> None:
+        if self.pending:
+            self.highest, self.pending = self.pending, 0
 
 
 class MemoryBackend:
@@ -42,6 +60,9 @@ class MemoryBackend:
         uid = box.uidnext
         box.uidnext += 1
         box.messages[uid] = (data, frozenset(flags), T0)
+        box.commit()
+        box.bump(uid)
+        box.commit()  # each delivery a change of its own
         return uid
 
     def _box(self, account: str, mailbox: str) -> Box:
@@ -60,17 +81,25 @@ class MemoryBackend:
 
     def state(self, account: str, mailbox: str) -> MailboxState:
         box = self._box(account, mailbox)
-        msgs = [MessageInfo(uid, f, len(d), when) for uid, (d, f, when) in sorted(box.messages.items())]
+        box.commit()
+        msgs = [MessageInfo(uid, f, len(d), when, box.modseqs[uid])
+                for uid, (d, f, when) in sorted(box.messages.items())]
         read_only = box.read_only or (account == "human" and mailbox.startswith("Agents/"))
-        return MailboxState(box.uidvalidity, box.uidnext, msgs, read_only)
+        return MailboxState(box.uidvalidity, box.uidnext, msgs, read_only, box.highest)
+
+    def vanished(self, account: str, mailbox: str, modseq: int) -> list[int] | None:
+        box = self._box(account, mailbox)
+        box.commit()
+        return sorted(uid for m, uid in box.expunged if m > modseq)
 
     def message(self, account: str, mailbox: str, uid: int) -> bytes:
         return self._box(account, mailbox).messages[uid][0]
 
-    def set_flags(self, account: str, mailbox: str, uid: int, flags: frozenset[str]) -> None:
+    def set_flags(self, account: str, mailbox: str, uid: int, flags: frozenset[str]) -> int:
         box = self._box(account, mailbox)
         data, _, when = box.messages[uid]
         box.messages[uid] = (data, flags, when)
+        return box.bump(uid)
 
     def append(self, account: str, mailbox: str, message: bytes, flags: frozenset[str],
                date: dt.datetime | None) -> int:
@@ -92,8 +121,12 @@ class MemoryBackend:
 
     def expunge(self, account: str, mailbox: str, uids: Sequence[int]) -> None:
         box = self._box(account, mailbox)
+        box.commit()
         for u in uids:
-            box.messages.pop(u, None)
+            if box.messages.pop(u, None) is not None:
+                box.expunged.append((box.batch(), u))
+                del box.modseqs[u]
+        box.commit()
 
     def create(self, account: str, mailbox: str) -> None:
         if mailbox in self.boxes[account]:

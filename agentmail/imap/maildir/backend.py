@@ -175,7 +175,8 @@ class MaildirBackend:
             return state
         seen = self._ro.get(place.path)
         if seen is None or seen[0] is not state:  # keep the same object while nothing changed
-            seen = self._ro[place.path] = (state, MailboxState(state.uidvalidity, state.uidnext, state.messages, True))
+            seen = self._ro[place.path] = (state, MailboxState(state.uidvalidity, state.uidnext, state.messages, True,
+                                                               state.highestmodseq))
         return seen[1]
 
     def is_current(self, account: str, mailbox: str, limit: int | None = None, moving: bool = False) -> bool:
@@ -209,6 +210,13 @@ class MaildirBackend:
         if not value:
             value = cache.refresh().uidvalidity
         return value, place.read_only
+
+    def vanished(self, account: str, mailbox: str, modseq: int) -> list[int] | None:
+        """UIDs expunged after mod-sequence ``modseq`` (QRESYNC, RFC 7162 3.2.5), ascending; None when that is
+        before what the folder's ``agentmail-modseq`` remembers (modseq.py)."""
+        cache = self._cache(self._place(account, mailbox).path)
+        cache.refresh()
+        return cache.modseqs.vanished(modseq)
 
     def recent(self, account: str, mailbox: str) -> list[int]:
         """UIDs \\Recent in no session yet (RFC 3501 2.3.2): in new/, or come since a session last
@@ -284,7 +292,7 @@ class MaildirBackend:
 
         return envelope
 
-    def set_flags(self, account: str, mailbox: str, uid: int, flags: frozenset[str]) -> None:
+    def set_flags(self, account: str, mailbox: str, uid: int, flags: frozenset[str]) -> int | None:
         place = self.ns.writable(account, mailbox)
         cache = self._cache(place.path)
         box = Maildir(place.path)
@@ -297,7 +305,8 @@ class MaildirBackend:
                 except AgentmailError:
                     continue
                 cache.moved_by_us(uid, name)
-            return
+            moved = cache.by_uid.get(uid)
+            return moved.modseq if moved is not None else None  # the change's mod-sequence (modseq.py)
         raise ImapNo("Message was expunged", EXPUNGED)
 
     def append(self, account: str, mailbox: str, message: bytes, flags: frozenset[str],

@@ -12,12 +12,13 @@ away is looked at.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from itertools import filterfalse
 
-from ...store.maildir import INFO_SEP
-from ...store.msgfile import entry_kind, report_odd
+from ...store.maildir import INFO_SEP, Maildir
+from ...store.msgfile import entry_kind, odd_dir, report_odd
 from ..protocol.errors import ImapNo
 from .snapshot import INTERN, Entry
 
@@ -30,6 +31,50 @@ Found = tuple[str, str, str, "str | None"]  # (sub, name, base, info) of a regul
 
 def missing() -> ImapNo:
     return ImapNo("Mailbox does not exist", "NONEXISTENT")
+
+
+def odd_mailbox() -> ImapNo:
+    return ImapNo("Mailbox is not served: its directory is a link or not a directory (see the server log)",
+                  "CORRUPTION")  # RFC 5530: corrupt data, the details go to the log
+
+
+class Guard:
+    """The look every command takes first: new/ and cur/ by lstat, and the Maildir and its account (which must not be
+    links out of the store) when new/ or cur/ turned out to be another directory."""
+
+    __slots__ = ("roots", "new", "cur", "inodes")
+
+    def __init__(self, maildir: Maildir, new: str, cur: str) -> None:
+        self.roots = maildir.dirs(())
+        self.new, self.cur = new, cur
+        self.inodes: tuple[int, int, int] | None = None  # (device, new/, cur/) as last checked
+
+    def key(self) -> tuple[int, int]:
+        """(new/ mtime, cur/ mtime); ImapNo when the Maildir is missing or a directory on the way is a link or not a
+        directory (reported once)."""
+        try:
+            new, cur = os.lstat(self.new), os.lstat(self.cur)
+        except (FileNotFoundError, NotADirectoryError):
+            raise missing() from None
+        for path, mode in ((self.new, new.st_mode), (self.cur, cur.st_mode)):
+            if not stat.S_ISDIR(mode):
+                report_odd(path, "a symbolic link" if stat.S_ISLNK(mode) else "not a directory")
+                raise odd_mailbox()
+        inodes = (new.st_dev, new.st_ino, cur.st_ino)
+        if inodes == self.inodes:
+            # the same new/ and cur/ as at the last look: the Maildir (and its account) cannot have been swapped
+            # for a link to somewhere else since, or these would be other directories
+            return new.st_mtime_ns, cur.st_mtime_ns
+        for path in self.roots:
+            try:
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    continue
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # gone under us: new/ and cur/ said NONEXISTENT already, or will next time
+            report_odd(path, odd_dir(path) or "gone")
+            raise odd_mailbox()
+        self.inodes = inodes
+        return new.st_mtime_ns, cur.st_mtime_ns
 
 
 class Dir:

@@ -40,11 +40,12 @@ from collections import Counter
 from collections.abc import Iterator
 
 from ...store.maildir import INFO_SEP, Maildir, crlf_size, name_sizes, name_time
-from ...store.msgfile import NotAMessage, kind_of, odd_dir, read_message, report_odd
+from ...store.msgfile import NotAMessage, kind_of, read_message, report_odd
 from ..protocol.errors import ImapNo
 from ..session.backend import MailboxState
-from .dirs import DIRTY_NS, Dir, Found, missing
+from .dirs import DIRTY_NS, Dir, Found, Guard, odd_mailbox
 from .flagmap import FLAG_LETTERS, LETTER_FLAGS, FlagMap
+from .modseq import Modseqs
 from .snapshot import ChangeLog, Entry, MessageList, Ordered, sys_intern
 from .uidtail import UidTail
 
@@ -53,19 +54,13 @@ TRUST_NS = 1_000_000  # a refresh within 1 ms of a current() that said yes does 
 __all__ = ["DIRTY_NS", "Entry", "FLAG_LETTERS", "LETTER_FLAGS", "MailboxCache", "odd_mailbox"]
 
 
-def odd_mailbox() -> ImapNo:
-    return ImapNo("Mailbox is not served: its directory is a link or not a directory (see the server log)",
-                  "CORRUPTION")  # RFC 5530: corrupt data, the details go to the log
-
-
 class MailboxCache:
     def __init__(self, path: str, cap: int) -> None:
         self.maildir = Maildir(path)
         self.path = path
         self.cap = cap  # the largest message file served (store.msgfile.read_cap)
-        self._roots = self.maildir.dirs(())  # checked with lstat when new/ or cur/ is another directory: no link
-        self._inodes: tuple[int, int, int] | None = None  # leads out of the store; (device, new/, cur/) checked
         self.dirs = {"new": Dir("new", os.path.join(path, "new")), "cur": Dir("cur", os.path.join(path, "cur"))}
+        self.guard = Guard(self.maildir, self.dirs["new"].path, self.dirs["cur"].path)
         self.ul = UidTail(self.maildir)
         self.flags = FlagMap(self.maildir)
         self.odd: set[str] = set()  # base names of regular files skipped for their size: not looked at again
@@ -75,6 +70,7 @@ class MailboxCache:
         self.by_base: dict[str, int] = {}
         self.ordered = Ordered()
         self.log = ChangeLog()
+        self.modseqs = Modseqs(path, self._entries)  # RFC 7162 mod-sequences (modseq.py), given as changes are made
         self.flag_counts: dict[frozenset[str], int] = {}
         self.total_size = 0
         self.new_uids: set[int] = set()  # messages in new/ (claim has nothing to move when empty)
@@ -122,37 +118,15 @@ class MailboxCache:
                 if fs != old:
                     self._count(old, -1)
                     self._count(fs, 1)
+                    e = self.by_uid[e.uid] = e.moved(e.sub, e.info)  # a new entry for the new mod-sequence
                     ordered.replace(e, fs)
-                    self.log.touch(e.uid)
+                    self._touched(e)
 
     # ------------------------------------------------------------------ checking
     def dir_key(self) -> tuple[int, int]:
-        """(new/ mtime, cur/ mtime) by lstat; ImapNo when the Maildir is missing or a directory on the way
-        is a link or not a directory (reported once)."""
-        new_path, cur_path = self.dirs["new"].path, self.dirs["cur"].path
-        try:
-            new, cur = os.lstat(new_path), os.lstat(cur_path)
-        except (FileNotFoundError, NotADirectoryError):
-            raise missing() from None
-        for path, mode in ((new_path, new.st_mode), (cur_path, cur.st_mode)):
-            if not stat.S_ISDIR(mode):
-                report_odd(path, "a symbolic link" if stat.S_ISLNK(mode) else "not a directory")
-                raise odd_mailbox()
-        inodes = (new.st_dev, new.st_ino, cur.st_ino)
-        if inodes == self._inodes:
-            # the same new/ and cur/ as at the last look: the Maildir (and its account) cannot have been swapped
-            # for a link to somewhere else since, or these would be other directories
-            return new.st_mtime_ns, cur.st_mtime_ns
-        for path in self._roots:
-            try:
-                if stat.S_ISDIR(os.lstat(path).st_mode):
-                    continue
-            except (FileNotFoundError, NotADirectoryError):
-                continue  # gone under us: new/ and cur/ said NONEXISTENT already, or will next time
-            report_odd(path, odd_dir(path) or "gone")
-            raise odd_mailbox()
-        self._inodes = inodes
-        return new.st_mtime_ns, cur.st_mtime_ns
+        """(new/ mtime, cur/ mtime) by lstat; ImapNo when the Maildir is missing or a directory on the way is a link
+        or not a directory (reported once)."""
+        return self.guard.key()
 
     def _changes(self) -> tuple[bool, bool, bool]:
         """(list new/, list cur/, read the uidlist): what a refresh must do now. (dovecot-keywords is looked at
@@ -207,11 +181,13 @@ class MailboxCache:
     def _publish(self) -> MailboxState:
         """The state as it is now: the same object while nothing changed (sessions then do nothing)."""
         serial = self.log.commit()
+        highest = self.modseqs.commit()
         st = self.state
         if (st is not None and serial == self._state_serial and st.uidvalidity == self.uidvalidity
-                and st.uidnext == self.next_uid):
+                and st.uidnext == self.next_uid and st.highestmodseq == highest):
             return st
-        self.state = st = MailboxState(self.uidvalidity, self.next_uid, MessageList(self.ordered, self, serial))
+        self.state = st = MailboxState(self.uidvalidity, self.next_uid, MessageList(self.ordered, self, serial),
+                                       highestmodseq=highest)
         self._state_serial = serial
         if not self.recent_from:
             self.recent_from = self.next_uid
@@ -259,6 +235,7 @@ class MailboxCache:
             if entries:
                 self.next_uid = max(self.next_uid, entries[-1].uid + 1)
             self.log.forget()  # no diff reaches across a full listing
+            self.modseqs.load(self.uidvalidity, entries, self.next_uid)
             unknown: list[Found] = []
             for item in later:
                 sub, name, base, info = item
@@ -395,7 +372,7 @@ class MailboxCache:
         if sub == "new":
             self.new_uids.add(uid)
         self.next_uid = max(self.next_uid, uid + 1)
-        self.log.touch(uid)
+        self._touched(entry)
 
     def _replace(self, old: Entry, new: Entry) -> None:
         ordered = self.ordered
@@ -408,7 +385,7 @@ class MailboxCache:
         if fs is not old_fs:
             self._count(old_fs, -1)
             self._count(fs, 1)
-            self.log.touch(new.uid)
+            self._touched(new)
         if new.sub == "new":
             self.new_uids.add(new.uid)
         else:
@@ -429,6 +406,17 @@ class MailboxCache:
         self.new_uids.discard(uid)
         self._alt.pop(uid, None)
         self.log.touch(uid)
+        if self.modseqs.uidvalidity:
+            self.modseqs.expunged(uid)
+
+    def _touched(self, e: Entry) -> None:
+        """``e`` is new, or its flags changed: logged for the sessions' diffs, and a new mod-sequence."""
+        self.log.touch(e.uid)
+        if self.modseqs.uidvalidity:
+            self.modseqs.changed(e)
+
+    def _entries(self) -> Iterator[Entry]:
+        return (e for e, _ in self.ordered.items())
 
     # ------------------------------------------------------------------ our own changes
     @contextlib.contextmanager

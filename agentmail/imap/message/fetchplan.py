@@ -1,6 +1,6 @@
 """What a FETCH needs to read per message, decided once per command.
 
-Items fall into kinds: metadata the backend keeps (UID, FLAGS, INTERNALDATE, RFC822.SIZE); ENVELOPE
+Items fall into kinds: metadata the backend keeps (UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ); ENVELOPE
 (from the backend's envelope cache when it has one, else from the header); header-only items
 (RFC822.HEADER, BODY[HEADER], BODY[HEADER.FIELDS (...)], BODY[HEADER.FIELDS.NOT (...)]), which need the
 header block alone; the whole file as it is (BODY[], BODY.PEEK[]<p>, RFC822); and items that need
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from ..protocol.fetchatt import FetchAtt
 
-UID, FLAGS, INTERNALDATE, SIZE, ENVELOPE, HEADER, WHOLE, PARSE = range(8)
-_META = {"UID": UID, "FLAGS": FLAGS, "INTERNALDATE": INTERNALDATE, "RFC822.SIZE": SIZE}
+UID, FLAGS, INTERNALDATE, SIZE, ENVELOPE, HEADER, WHOLE, PARSE, MODSEQ = range(9)
+_META = {"UID": UID, "FLAGS": FLAGS, "INTERNALDATE": INTERNALDATE, "RFC822.SIZE": SIZE, "MODSEQ": MODSEQ}
 
 
 def kind_of(att: FetchAtt) -> int:

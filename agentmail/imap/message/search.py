@@ -27,7 +27,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..protocol.searchkeys import SAll, SAnd, SDate, SearchKey, SFlag, SHeader, SNot, SOr, SSeq, SSize, SText
+from ..protocol.searchkeys import SAll, SAnd, SDate, SearchKey, SFlag, SHeader, SModseq, SNot, SOr, SSeq, SSize, SText
 from .address import parse_address_list, write_addresses
 from .mime import Part, parse_message
 
@@ -47,6 +47,7 @@ class SearchMessage:
     internal_date: dt.datetime | Callable[[], dt.datetime]  # a callable is asked only by date keys
     size: int
     data: bytes | Callable[[], bytes]
+    modseq: int = 0  # RFC 7162 mod-sequence (0: the backend keeps none)
     _root: Part | None = field(default=None, repr=False)
     _body_text: str | None = field(default=None, repr=False)
     _folded: dict[str, object] = field(default_factory=dict, repr=False)
@@ -207,6 +208,9 @@ def compile_key(key: SearchKey, max_seq: int, max_uid: int) -> Test:
         if key.uid:
             return lambda msg: _within(msg.uid, starts, ends)
         return lambda msg: _within(msg.seq, starts, ends)
+    if isinstance(key, SModseq):  # RFC 7162 3.1.5: at least this mod-sequence
+        least = key.modseq
+        return lambda msg: msg.modseq >= least
     if isinstance(key, SSize):
         size, larger = key.size, key.op == "larger"
         return lambda msg: msg.size > size if larger else msg.size < size
@@ -258,7 +262,7 @@ def matches(key: SearchKey, msg: SearchMessage, max_seq: int, max_uid: int) -> b
 
 
 def _cost(key: SearchKey) -> int:
-    if isinstance(key, (SAll, SFlag, SSeq, SSize)):
+    if isinstance(key, (SAll, SFlag, SSeq, SSize, SModseq)):
         return 0
     if isinstance(key, SDate) and key.field == "internal":
         return 0

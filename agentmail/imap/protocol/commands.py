@@ -90,10 +90,24 @@ class Enable(Command):
 
 
 @dataclass(frozen=True)
+class Qresync:
+    """RFC 7162 3.2.5: ``QRESYNC (uidvalidity modseq [known-uids [(known-seqs known-uids)]])``."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SequenceSet | None = None
+    seq_match: tuple[SequenceSet, SequenceSet] | None = None
+
+
+@dataclass(frozen=True)
 class Select(Command):
+    """SELECT, with RFC 7162's ``(CONDSTORE)`` and ``(QRESYNC (...))`` parameters."""
+
     name = "SELECT"
     states = AUTH
     mailbox: str = ""
+    condstore: bool = False
+    qresync: Qresync | None = None
     readonly: ClassVar[bool] = False
 
 
@@ -172,7 +186,7 @@ class Namespace(Command):
     states = AUTH
 
 
-STATUS_ITEMS = frozenset({"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE"})
+STATUS_ITEMS = frozenset({"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "HIGHESTMODSEQ"})
 
 
 @dataclass(frozen=True)
@@ -278,16 +292,20 @@ class Thread(Command):
 
 @dataclass(frozen=True)
 class Fetch(Command):
+    """FETCH; RFC 7162's modifiers: ``changedsince`` (CHANGEDSINCE n), ``vanished`` (VANISHED, UID FETCH only)."""
+
     name = "FETCH"
     states = SELECTED
     sequence: SequenceSet = SequenceSet(())
     attributes: tuple[FetchAtt, ...] = ()
     uid: bool = False
+    changedsince: int | None = None
+    vanished: bool = False
 
 
 @dataclass(frozen=True)
 class Store(Command):
-    """``mode`` is "" (replace), "+" (add) or "-" (remove)."""
+    """``mode`` is "" (replace), "+" (add) or "-" (remove); ``unchangedsince``: RFC 7162 3.1.3."""
 
     name = "STORE"
     states = SELECTED
@@ -296,6 +314,7 @@ class Store(Command):
     silent: bool = False
     flags: tuple[str, ...] = ()
     uid: bool = False
+    unchangedsince: int | None = None
 
 
 @dataclass(frozen=True)

@@ -161,11 +161,61 @@ def _select(cls: type[c.Select]) -> Handler:
     def handler(tag: str, r: Reader) -> c.Command:
         r.space()
         mailbox = r.mailbox()
-        if not r.at_end:
-            raise ImapBad(f"{cls.name} parameters are not supported (no CONDSTORE/QRESYNC)")
-        return cls(tag, mailbox)
+        condstore = False
+        qresync = None
+        if not r.at_end:  # RFC 7162 7: select-param list, "()" allowed as in Dovecot
+            r.space()
+            r.expect("(")
+            while r.peek() != ")":
+                if r.data[r.pos - 1 : r.pos] != b"(":
+                    r.space()
+                word = r.atom().upper()
+                if word == "CONDSTORE":
+                    condstore = True
+                elif word == "QRESYNC" and qresync is None:
+                    r.space()
+                    qresync = _qresync(r)
+                else:
+                    raise ImapBad(f"Unknown {cls.name} parameter {word} (CONDSTORE or QRESYNC)")
+            r.expect(")")
+        return cls(tag, mailbox, condstore, qresync)
 
     return handler
+
+
+def _qresync(r: Reader) -> c.Qresync:
+    """``(uidvalidity mod-sequence-value [known-uids [seq-match-data]])`` (RFC 7162 3.2.5)."""
+    r.expect("(")
+    uidvalidity = r.nz_number()
+    r.space()
+    modseq = r.modseq("QRESYNC")
+    if not modseq:
+        raise ImapBad("Invalid QRESYNC modseq")
+    known: SequenceSet | None = None
+    match: tuple[SequenceSet, SequenceSet] | None = None
+    if r.peek() == " ":
+        r.space()
+        if r.peek() != "(":
+            known = _uid_set(r)
+            if r.peek() == " ":
+                r.space()
+        if r.peek() == "(":
+            r.expect("(")
+            seqs = _uid_set(r)
+            r.space()
+            uids = _uid_set(r)
+            r.expect(")")
+            match = (seqs, uids)
+    r.expect(")")
+    return c.Qresync(uidvalidity, modseq, known, match)
+
+
+def _uid_set(r: Reader) -> SequenceSet:
+    """A sequence set of numbers (QRESYNC's known UIDs and sequence match data: no "*", RFC 7162 7)."""
+    text = r.sequence_set_token()
+    if not set(text) <= SEQSET_CHARS or "*" in text:
+        raise ImapBad(f"Invalid QRESYNC sequence set {text!r}")
+    return SequenceSet.parse(text)
 
 
 def _create(tag: str, r: Reader) -> c.Command:
@@ -294,9 +344,30 @@ def _fetch(uid: bool) -> Handler:
         seq = _seqset(r)
         r.space()
         atts = parse_fetch_atts(r)
-        if not r.at_end:
-            raise ImapBad("FETCH modifiers are not supported")
-        return c.Fetch(tag, seq, atts, uid)
+        changedsince: int | None = None
+        vanished = False
+        if not r.at_end:  # RFC 4466 fetch-modifiers: CHANGEDSINCE (RFC 7162 3.1.4.1), VANISHED (3.2.6)
+            r.space()
+            r.expect("(")
+            while r.peek() != ")":
+                if r.data[r.pos - 1 : r.pos] != b"(":
+                    r.space()
+                word = r.atom().upper()
+                if word == "CHANGEDSINCE" and changedsince is None:
+                    if r.peek() != " ":
+                        raise ImapBad("Invalid CHANGEDSINCE modseq")
+                    r.space()
+                    changedsince = r.modseq("CHANGEDSINCE")
+                elif word == "VANISHED" and uid and not vanished:
+                    vanished = True
+                elif word == "VANISHED" and not uid:
+                    raise ImapBad("VANISHED needs UID FETCH (RFC 7162 3.2.6)")
+                else:
+                    raise ImapBad(f"Unknown FETCH modifier {word}")
+            r.expect(")")
+            if vanished and changedsince is None:
+                raise ImapBad("VANISHED used without CHANGEDSINCE")
+        return c.Fetch(tag, seq, atts, uid, changedsince, vanished)
 
     return handler
 
@@ -305,8 +376,21 @@ def _store(uid: bool) -> Handler:
     def handler(tag: str, r: Reader) -> c.Command:
         seq = _seqset(r)
         r.space()
-        if r.peek() == "(":
-            raise ImapBad("STORE modifiers are not supported (no CONDSTORE)")
+        unchangedsince: int | None = None
+        if r.peek() == "(":  # RFC 4466 store-modifiers: UNCHANGEDSINCE (RFC 7162 3.1.3)
+            r.expect("(")
+            while r.peek() != ")":
+                if r.data[r.pos - 1 : r.pos] != b"(":
+                    r.space()
+                word = r.atom().upper()
+                if word != "UNCHANGEDSINCE" or unchangedsince is not None:
+                    raise ImapBad(f"Unknown STORE modifier {word}")
+                if r.peek() != " ":
+                    raise ImapBad("Invalid STORE modifiers")
+                r.space()
+                unchangedsince = r.modseq("UNCHANGEDSINCE")
+            r.expect(")")
+            r.space()
         item = r.atom().upper()
         mode = item[0] if item[:1] in ("+", "-") else ""
         base = item[len(mode) :]
@@ -314,7 +398,7 @@ def _store(uid: bool) -> Handler:
             raise ImapBad(f"Invalid STORE item {item} (expected [+|-]FLAGS[.SILENT])")
         r.space()
         flags = r.flag_list_or_single()
-        return c.Store(tag, seq, mode, base.endswith(".SILENT"), tuple(flags), uid)
+        return c.Store(tag, seq, mode, base.endswith(".SILENT"), tuple(flags), uid, unchangedsince)
 
     return handler
 

@@ -95,6 +95,14 @@ class Reader:
             raise ImapBad("Number out of range")
         return n
 
+    def modseq(self, what: str) -> int:
+        """mod-sequence-valzer (RFC 7162 7): digits, read as Dovecot reads them (up to 2^64 - 1; 0 is allowed:
+        the caller refuses it where a mod-sequence-value is required)."""
+        tok = self._take(lambda b: 0x30 <= b <= 0x39)
+        if not tok or len(tok) > 20 or int(tok) > 0xFFFFFFFFFFFFFFFF:
+            raise ImapBad(f"Invalid {what} modseq" if what else "Invalid MODSEQ value")
+        return int(tok)
+
     def nz_number(self) -> int:
         n = self.number()
         if n == 0:

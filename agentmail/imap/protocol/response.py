@@ -267,13 +267,28 @@ def expunge(n: int) -> NumberResponse:
 
 @dataclass(frozen=True)
 class SearchResponse(Response):
-    """``* SEARCH 2 5`` (RFC 3501 7.2.5), or ``* SORT 5 2`` (RFC 5256 4) with ``name`` SORT."""
+    """``* SEARCH 2 5`` (RFC 3501 7.2.5), or ``* SORT 5 2`` (RFC 5256 4) with ``name`` SORT; ``modseq``: the
+    highest mod-sequence of the hits, ``* SEARCH 2 5 (MODSEQ 917)`` (RFC 7162 3.1.5), sent only with hits."""
 
     numbers: Sequence[int]
     name: str = "SEARCH"
+    modseq: int | None = None
 
     def to_bytes(self) -> bytes:
-        return b"* " + self.name.encode() + b"".join(b" %d" % n for n in self.numbers) + b"\r\n"
+        tail = b" (MODSEQ %d)" % self.modseq if self.modseq is not None and self.numbers else b""
+        return b"* " + self.name.encode() + b"".join(b" %d" % n for n in self.numbers) + tail + b"\r\n"
+
+
+@dataclass(frozen=True)
+class VanishedResponse(Response):
+    """``* VANISHED [(EARLIER)] uid-set`` (RFC 7162 3.2.10): ``ranges`` of UIDs, (first, last), ascending."""
+
+    ranges: Sequence[tuple[int, int]]
+    earlier: bool = False
+
+    def to_bytes(self) -> bytes:
+        text = b",".join(b"%d" % a if a == b else b"%d:%d" % (a, b) for a, b in self.ranges)
+        return b"* VANISHED " + (b"(EARLIER) " if self.earlier else b"") + text + b"\r\n"
 
 
 def sequence_set(numbers: Sequence[int]) -> bytes:
@@ -299,6 +314,7 @@ class ESearchResponse(Response):
     uid: bool
     returns: frozenset[str]
     matches: Sequence[int]
+    modseq: int | None = None  # RFC 7162 3.1.5: "MODSEQ n" last, with hits
 
     def to_bytes(self) -> bytes:
         out = b"* ESEARCH (TAG " + wire.nstring(self.tag) + b")" + (b" UID" if self.uid else b"")
@@ -312,6 +328,8 @@ class ESearchResponse(Response):
                 out += b" ALL " + sequence_set(hits)
         if "COUNT" in self.returns:
             out += b" COUNT %d" % len(hits)
+        if self.modseq is not None and hits:
+            out += b" MODSEQ %d" % self.modseq
         return out + b"\r\n"
 
 

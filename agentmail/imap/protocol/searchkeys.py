@@ -78,7 +78,16 @@ class SSize:
     size: int
 
 
-SearchKey = SAll | SAnd | SOr | SNot | SFlag | SSeq | SHeader | SText | SDate | SSize
+@dataclass(frozen=True)
+class SModseq:
+    """RFC 7162 3.1.5 MODSEQ: messages whose mod-sequence is at least ``modseq``. The optional entry name and type
+    (a flag's own mod-sequence) are read and checked, and answered with the message's, as Dovecot does."""
+
+    modseq: int
+
+
+SearchKey = SAll | SAnd | SOr | SNot | SFlag | SSeq | SHeader | SText | SDate | SSize | SModseq
+MODSEQ_ENTRY_TYPES = frozenset({"PRIV", "SHARED", "ALL"})  # RFC 7162 7 entry-type-req
 
 _FLAG_KEYS = {
     "ANSWERED": ("\\Answered", True), "DELETED": ("\\Deleted", True), "DRAFT": ("\\Draft", True),
@@ -136,6 +145,36 @@ def _seqset(r: Reader) -> SequenceSet:
     return SequenceSet.parse(text)
 
 
+def _modseq(r: Reader) -> SModseq:
+    """``MODSEQ [entry-name SP entry-type-req SP] mod-sequence-valzer`` (RFC 7162 3.1.5)."""
+    if r.at_end:
+        raise ImapBad("Missing parameter for search key MODSEQ")
+    r.space()
+    if r.peek() in ('"', "{"):
+        r.string_bytes()  # the entry name ("/flags/\\Seen"): every flag shares the message's mod-sequence here
+        r.space()
+        if r.atom_until("()").upper() not in MODSEQ_ENTRY_TYPES:
+            raise ImapBad("Invalid MODSEQ type")
+        r.space()
+    return SModseq(r.modseq(""))
+
+
+def has_modseq(key: SearchKey) -> bool:
+    """Does the key use MODSEQ anywhere (the answer then carries the highest mod-sequence found, RFC 7162 3.1.5)?"""
+    stack = [key]
+    while stack:
+        k = stack.pop()
+        if isinstance(k, SModseq):
+            return True
+        if isinstance(k, SAnd):
+            stack.extend(k.keys)
+        elif isinstance(k, SOr):
+            stack += [k.left, k.right]
+        elif isinstance(k, SNot):
+            stack.append(k.key)
+    return False
+
+
 def _value(r: Reader) -> str:
     r.space()
     return r.astring()
@@ -187,6 +226,8 @@ def _key(r: Reader, depth: int, count: _Count) -> SearchKey:
     if word == "UID":
         r.space()
         return SSeq(_seqset(r), uid=True)
+    if word == "MODSEQ":
+        return _modseq(r)
     if word == "NOT":
         r.space()
         return SNot(_key(r, depth + 1, count))

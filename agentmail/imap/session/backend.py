@@ -28,14 +28,15 @@ class MessageInfo:
     """One message's metadata. ``internal_date`` (timezone-aware) may be given as a callable, so a
     backend that needs a ``stat`` for it (the Maildir mtime) pays only when INTERNALDATE is asked for."""
 
-    __slots__ = ("uid", "flags", "size", "_date")
+    __slots__ = ("uid", "flags", "size", "_date", "modseq")
 
     def __init__(self, uid: int, flags: frozenset[str], size: int,
-                 internal_date: dt.datetime | Callable[[], dt.datetime]) -> None:
+                 internal_date: dt.datetime | Callable[[], dt.datetime], modseq: int = 0) -> None:
         self.uid = uid
         self.flags = flags  # system flags ("\\Seen") and keywords ("$MDNSent")
         self.size = size  # RFC822.SIZE: the CRLF size
         self._date = internal_date
+        self.modseq = modseq  # RFC 7162 mod-sequence; 0 when the backend keeps none
 
     @property
     def internal_date(self) -> dt.datetime:
@@ -63,6 +64,9 @@ class MailboxState:
     uidnext: int
     messages: Sequence[MessageInfo]  # in UID order
     read_only: bool = False
+    # RFC 7162: the highest mod-sequence of the mailbox; 0 when the backend keeps no persistent mod-sequences
+    # (the session then answers NOMODSEQ and refuses CONDSTORE's modifiers, as Dovecot does)
+    highestmodseq: int = 0
 
 
 class Backend(Protocol):
@@ -78,8 +82,8 @@ class Backend(Protocol):
     def message(self, account: str, mailbox: str, uid: int) -> bytes:
         """The message as served: CRLF line endings (see crlf.to_crlf)."""
 
-    def set_flags(self, account: str, mailbox: str, uid: int, flags: frozenset[str]) -> None:
-        """Replace the flags of one message (keywords included)."""
+    def set_flags(self, account: str, mailbox: str, uid: int, flags: frozenset[str]) -> int | None:
+        """Replace the flags of one message (keywords included); its new mod-sequence when the backend keeps them."""
 
     def append(self, account: str, mailbox: str, message: bytes, flags: frozenset[str],
                date: dt.datetime | None) -> int | None:
@@ -93,6 +97,10 @@ class Backend(Protocol):
 
     def expunge(self, account: str, mailbox: str, uids: Sequence[int]) -> None:
         """Remove the given messages."""
+
+    # Optional, for QRESYNC (RFC 7162 3.2): ``vanished(account, mailbox, modseq) -> list[int] | None``, the UIDs
+    # expunged after that mod-sequence (ascending), None when the backend no longer remembers that far back (the
+    # session then answers with every UID it cannot find, as RFC 7162 3.2.5.2 allows).
 
     def create(self, account: str, mailbox: str) -> None: ...
 

@@ -22,7 +22,7 @@ from ..message.thread import ThreadItem, ordered_subject, references
 from ..protocol import commands as c
 from ..protocol import response as r
 from ..protocol.errors import ImapNo
-from ..protocol.searchkeys import SearchKey
+from ..protocol.searchkeys import SearchKey, has_modseq
 from .backend import MessageInfo
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ class Session(Protocol):
     backend: Backend
     account: str | None
 
+    def condstore_on(self) -> list[r.Response]: ...
+
 
 class Mailbox(Protocol):
     """What SORT and THREAD need of the selected mailbox (selected.SelectedMailbox is one)."""
@@ -43,6 +45,7 @@ class Mailbox(Protocol):
     name: str
     uids: list[int]
     uidvalidity: int
+    matched_modseq: int  # the highest mod-sequence among the matches of the last ``matching``
 
     def matching(self, key: SearchKey, charset: str | None,
                  session: Session) -> Iterator[r.Pause | tuple[int, int]]: ...
@@ -107,6 +110,8 @@ def _seconds(info: MessageInfo) -> int:
 
 def run(mailbox: Mailbox, cmd: c.Sort | c.Thread, session: Session) -> Iterator[r.Response]:
     assert cmd.key is not None and session.account is not None
+    if isinstance(cmd, c.Sort) and has_modseq(cmd.key):  # CONDSTORE-enabling (RFC 7162 3.1)
+        yield from session.condstore_on()
     picked: list[tuple[int, int]] = []
     for got in mailbox.matching(cmd.key, cmd.charset, session):
         if isinstance(got, r.Pause):
@@ -143,7 +148,9 @@ def run(mailbox: Mailbox, cmd: c.Sort | c.Thread, session: Session) -> Iterator[
             info = infos.get(uid) if arrival or sized or (dated and not f.sent()) else None
             sort_list.append(SortItem(uid if cmd.uid else seq, f, _seconds(info) if info and (arrival or dated) else 0,
                                       info.size if info and sized else 0))
-        yield r.SearchResponse(sort_items(sort_list, cmd.criteria), "SORT")
+        # RFC 7162 3.1.5: with a MODSEQ key, the highest mod-sequence of the matches (THREAD has no place for it)
+        modseq = mailbox.matched_modseq if has_modseq(cmd.key) else None
+        yield r.SearchResponse(sort_items(sort_list, cmd.criteria), "SORT", modseq)
         yield r.ok(cmd.tag, done)
         return
     # INTERNALDATE only where the Date header does not give the sent date (RFC 5256 2.2): fewer stats

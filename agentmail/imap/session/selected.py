@@ -1,9 +1,11 @@
-"""Selected-state commands (RFC 3501 6.4): FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE.
+"""Selected-state commands (RFC 3501 6.4): FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE, with CONDSTORE and QRESYNC
+(RFC 7162: MODSEQ, CHANGEDSINCE, VANISHED, UNCHANGEDSINCE, SEARCH MODSEQ; see condstore.py).
 
 ``SelectedMailbox`` keeps the client's view: the UID list that defines sequence numbers and the
-flags last reported. ``sync`` diffs a fresh backend state against it and produces EXPUNGE /
-EXISTS / FETCH FLAGS updates. Expunges are only reported where RFC 3501 7.4.1 allows (not
-during FETCH, STORE or SEARCH; UID versions may, RFC 3501 6.4.8 - we stay conservative).
+flags last reported. ``sync`` diffs a fresh backend state against it and produces EXPUNGE (VANISHED
+once QRESYNC is enabled) / EXISTS / FETCH FLAGS updates (with MODSEQ once CONDSTORE is). Expunges are only reported
+where RFC 3501 7.4.1 allows (not during FETCH, STORE or SEARCH; UID versions may, RFC 3501 6.4.8 - we stay
+conservative).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from ..message.fetch import apply_partial, message_item
-from ..message.fetchplan import ENVELOPE, FLAGS, INTERNALDATE, SIZE, UID, WHOLE, FetchPlan
+from ..message.fetchplan import ENVELOPE, FLAGS, INTERNALDATE, MODSEQ, SIZE, UID, WHOLE, FetchPlan
 from ..message.mime import parse_message
 from ..message.search import SearchMessage, compile_key
 from ..protocol import commands as c
@@ -22,10 +24,11 @@ from ..protocol import response as r
 from ..protocol.errors import ImapBad, ImapError, ImapNo
 from ..protocol.fetchatt import FetchAtt
 from ..protocol.lexer import MONTHS
-from ..protocol.searchkeys import SAll, SearchKey
+from ..protocol.searchkeys import SAll, SearchKey, has_modseq
 from ..protocol.seqset import SequenceSet
 from . import ordering
 from .backend import MailboxState, MessageInfo
+from .condstore import NONPERMANENT, Highest, changed_after, modseq_item, modseq_of, present_uids, ranges_of, vanished
 from .listing import decode_mailbox
 from .views import client_view, destination, diff, uid_flags
 
@@ -39,6 +42,11 @@ class Session(Protocol):
 
     backend: Backend
     account: str | None
+
+    def condstore_on(self) -> list[r.Response]:
+        """Enable CONDSTORE (a CONDSTORE-enabling command, RFC 7162 3.1): the HIGHESTMODSEQ of the selected mailbox
+        when that is new to the client."""
+
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 RECENT = "\\Recent"
@@ -73,21 +81,61 @@ class SelectedMailbox:
         self._synced: MailboxState | None = state
         self._synced_expunges = True
         self._expunged_at: MailboxState | None = state
+        # RFC 7162: set by the session as the client enables them; the HIGHESTMODSEQ reports of QRESYNC
+        self.condstore = False
+        self.qresync = False
+        self.highest = Highest(state.highestmodseq)
+        self.held_expunges = False  # expunges seen but not reported yet (RFC 3501 7.4.1)
+        self.matched_modseq = 0  # the highest mod-sequence among the last SEARCH's matches
+        self.own_modseq = 0  # the highest given to this session's own changes (in no synced state yet)
 
     # ------------------------------------------------------------------ views and updates
     def select_responses(self) -> list[r.Response]:
+        """In Dovecot's order and words: FLAGS, PERMANENTFLAGS, EXISTS, RECENT, UNSEEN, UIDVALIDITY, UIDNEXT, and
+        HIGHESTMODSEQ, which a server keeping mod-sequences sends at every SELECT (RFC 7162 3.1.2.1), or NOMODSEQ."""
         st = self.state
         self.keywords.add("$MDNSent")
         flags = (*SYSTEM_FLAGS, *sorted(self.keywords))
         unseen = self.first_unseen  # at selection, which is when this is asked
-        out: list[r.Response] = [r.FlagsResponse(flags), r.exists(len(self.uids)), r.recent(len(self.recent))]
+        out: list[r.Response] = [r.FlagsResponse(flags)]
+        if self.readonly:
+            out.append(r.ok(None, "Read-only mailbox.", r.code_permanentflags(())))
+        else:
+            out.append(r.ok(None, "Flags permitted.", r.code_permanentflags((*flags, "\\*"))))
+        out += [r.exists(len(self.uids)), r.recent(len(self.recent))]
         if unseen is not None:
-            out.append(r.ok(None, f"First unseen: {unseen}", r.ResponseCode("UNSEEN", str(unseen))))
+            out.append(r.ok(None, "First unseen.", r.ResponseCode("UNSEEN", str(unseen))))
         out.append(r.ok(None, "UIDs valid", r.ResponseCode("UIDVALIDITY", str(st.uidvalidity))))
         out.append(r.ok(None, "Predicted next UID", r.ResponseCode("UIDNEXT", str(st.uidnext))))
-        permanent = () if self.readonly else (*flags, "\\*")
-        out.append(r.ok(None, "Flags permitted", r.code_permanentflags(permanent)))
+        if st.highestmodseq:
+            out.append(r.ok(None, "Highest", r.ResponseCode("HIGHESTMODSEQ", str(st.highestmodseq))))
+        else:
+            out.append(r.ok(None, "No permanent modsequences", r.ResponseCode("NOMODSEQ")))
         return out
+
+    def flag_items(self, uid: int, flags: frozenset[str], modseq: int) -> list[tuple[str, r.Value]]:
+        """A change of flags as reported: ``UID u FLAGS (..)``, with CONDSTORE ``MODSEQ (m) FLAGS (..)`` and with
+        QRESYNC ``UID u MODSEQ (m) FLAGS (..)`` (Dovecot's forms)."""
+        if not self.condstore:
+            return [("UID", uid), ("FLAGS", self.flag_value(uid, flags))]
+        self.highest.sent(modseq)
+        items: list[tuple[str, r.Value]] = [("UID", uid)] if self.qresync else []
+        return [*items, modseq_item(modseq), ("FLAGS", self.flag_value(uid, flags))]
+
+    def highest_report(self) -> int:
+        """The HIGHESTMODSEQ to tell a QRESYNC client after a change report (0: none)."""
+        return self.highest.after_sync(self.state.highestmodseq, self.held_expunges) if self.qresync else 0
+
+    def done(self, tag: str, text: str, code: r.ResponseCode | None = None) -> list[r.Response]:
+        """The tagged OK after a change report; with QRESYNC, the HIGHESTMODSEQ the client could not tell from it
+        (condstore.Highest): in the tagged OK when that has no code yet, else untagged before it."""
+        send = self.highest_report()
+        if not send:
+            return [r.ok(tag, text, code)]
+        highest = r.ResponseCode("HIGHESTMODSEQ", str(send))
+        if code is None:
+            return [r.ok(tag, text, highest)]
+        return [r.ok(None, "Highest", highest), r.ok(tag, text, code)]
 
     def _mine(self) -> tuple[list[int], list[frozenset[str]]]:
         """The view's lists, to change: copied first while they are still the backend's."""
@@ -121,9 +169,13 @@ class SelectedMailbox:
         self._synced, self._synced_expunges = state, expunges
         if expunges:
             self._expunged_at = state
+        self.held_expunges = not expunges and (self.held_expunges or bool(gone))
         out: list[r.Response] = []
         if expunges and gone:
-            out += [r.expunge(g + 1) for g in reversed(gone)]
+            if self.qresync:  # RFC 7162 3.2.10: VANISHED instead of EXPUNGEs
+                out.append(r.VanishedResponse(ranges_of([uids[g] for g in gone])))
+            else:
+                out += [r.expunge(g + 1) for g in reversed(gone)]
             doomed = set(gone)
             self.recent.difference_update(uids[g] for g in gone)
             self.uids = uids = [u for j, u in enumerate(uids) if j not in doomed]
@@ -135,7 +187,8 @@ class SelectedMailbox:
             if expunges and gone:
                 i -= bisect_left(gone, i)  # sequence numbers after the expunges above
             flags[i] = fs
-            out.append(r.FetchResponse(i + 1, [("UID", uid), ("FLAGS", self.flag_value(uid, fs))]))
+            modseq = modseq_of(state.messages, uid) if self.condstore else 0
+            out.append(r.FetchResponse(i + 1, self.flag_items(uid, fs, modseq)))
         if new:
             uids += [u for u, _ in new]
             flags += [f for _, f in new]
@@ -213,6 +266,23 @@ class SelectedMailbox:
         atts = list(cmd.attributes)
         if cmd.uid and not any(a.name == "UID" and a.section is None for a in atts):
             atts.insert(0, FetchAtt("UID"))  # RFC 3501 6.4.8: UID FETCH always returns UID
+        asks_modseq = any(a.name == "MODSEQ" for a in atts)
+        if asks_modseq or cmd.changedsince is not None:  # CONDSTORE-enabling (RFC 7162 3.1)
+            if not self.state.highestmodseq:
+                raise ImapBad(f"FETCH {'MODSEQ' if asks_modseq else 'CHANGEDSINCE'} {NONPERMANENT}")
+            if cmd.vanished and not self.qresync:
+                raise ImapBad("QRESYNC not enabled")
+            yield from session.condstore_on()
+        if cmd.changedsince is not None:  # RFC 7162 3.1.4.1: only what changed since, always with its MODSEQ
+            if not asks_modseq:
+                atts.append(FetchAtt("MODSEQ"))
+            changed = set(changed_after(self.state.messages, cmd.changedsince))
+            targets = (t for t in targets if t[1] in changed)
+            if cmd.vanished:  # RFC 7162 3.2.6: the expunges within the set since then, first
+                told = _told(session, self.name, cmd.changedsince)
+                gone = vanished(told, present_uids(self.state.messages), cmd.sequence, self.state.uidnext)
+                if gone:
+                    yield r.VanishedResponse(gone, earlier=True)
         backend = session.backend
         plan = FetchPlan(atts, getattr(backend, "envelopes", None) is not None,
                          getattr(backend, "headers", None) is not None)
@@ -227,9 +297,11 @@ class SelectedMailbox:
             if info is None:
                 continue  # expunged by someone else; reported at the next NOOP
             flags = info.flags
+            modseq = info.modseq
             if set_seen and "\\Seen" not in flags:
                 flags = flags | {"\\Seen"}
-                backend.set_flags(account, self.name, uid, flags)
+                modseq = backend.set_flags(account, self.name, uid, flags) or modseq
+                self.own_modseq = max(self.own_modseq, modseq)
             data = backend.message(account, self.name, uid) if plan.full else None
             root = None
             if plan.parse:
@@ -242,6 +314,9 @@ class SelectedMailbox:
                     items.append(("UID", uid))
                 elif kind == FLAGS:
                     items.append(("FLAGS", flag_value(uid, flags)))
+                elif kind == MODSEQ:
+                    items.append(modseq_item(modseq))
+                    self.highest.sent(modseq)
                 elif kind == INTERNALDATE:
                     items.append(("INTERNALDATE", internaldate(info.internal_date)))
                 elif kind == SIZE:
@@ -259,8 +334,13 @@ class SelectedMailbox:
             if flags is not self.flags[seq - 1]:
                 self._mine()[1][seq - 1] = flags
             yield r.FetchResponse(seq, items)
+            if flags is not info.flags and self.condstore and modseq != info.modseq and not asks_modseq:
+                # the implicit \Seen's new mod-sequence, in a FETCH of its own as Dovecot sends it
+                self.highest.sent(modseq)
+                yield r.FetchResponse(seq, [*((("UID", uid),) if cmd.uid or self.qresync else ()),
+                                            modseq_item(modseq)])
         yield from self.sync(backend.state(account, self.name), expunges=False)
-        yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
+        yield from self.done(cmd.tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
 
     def _store(self, cmd: c.Store, session: Session) -> Iterator[r.Response]:
         if self.readonly:
@@ -269,11 +349,20 @@ class SelectedMailbox:
             raise ImapBad("\\Recent cannot be stored")
         account = _account(session)
         infos = self._info(session)
+        since = cmd.unchangedsince
+        if since is not None:  # RFC 7162 3.1.3, CONDSTORE-enabling
+            if not self.state.highestmodseq:
+                raise ImapBad(f"STORE UNCHANGEDSINCE {NONPERMANENT}")
+            yield from session.condstore_on()
         given = frozenset(_canonical(f) for f in cmd.flags)
-        done: list[tuple[int, int, frozenset[str]]] = []  # every change is made before any reply
+        done: list[tuple[int, int, frozenset[str], int]] = []  # every change is made before any reply
+        modified: list[int] = []  # RFC 7162 3.1.3: changed since UNCHANGEDSINCE, left alone
         for seq, uid in self._targets(cmd.sequence, cmd.uid):
             info = infos.get(uid)
             if info is None:
+                continue
+            if since is not None and info.modseq > since:
+                modified.append(uid if cmd.uid else seq)
                 continue
             if cmd.mode == "+":
                 flags = info.flags | given
@@ -281,25 +370,36 @@ class SelectedMailbox:
                 flags = info.flags - given
             else:
                 flags = given
+            modseq = info.modseq
             if flags != info.flags:
                 try:
-                    session.backend.set_flags(account, self.name, uid, flags)
+                    modseq = session.backend.set_flags(account, self.name, uid, flags) or modseq
+                    self.own_modseq = max(self.own_modseq, modseq)
                 except ImapNo as err:
                     if err.code is None or err.code.name != EXPUNGED:
                         raise
                     continue  # expunged by another client meanwhile (e.g. between two pauses): skipped
                 yield r.PAUSE  # a rename each: 10,000 of them take a while, let others in between
+            elif self.condstore:
+                continue  # nothing changed: no FETCH and no new mod-sequence (as Dovecot)
             if flags is not self.flags[seq - 1]:
                 self._mine()[1][seq - 1] = flags
             self.keywords.update(f for f in flags if not f.startswith("\\"))
+            if not cmd.silent or self.condstore:
+                done.append((seq, uid, flags, modseq))
+        for seq, uid, flags, modseq in done:
+            items: list[tuple[str, r.Value]] = [("UID", uid)] if cmd.uid or (self.condstore and self.qresync) else []
+            if self.condstore:  # Dovecot's order: UID MODSEQ FLAGS; .SILENT still tells the new MODSEQ
+                items.append(modseq_item(modseq))
+                self.highest.sent(modseq)
             if not cmd.silent:
-                done.append((seq, uid, flags))
-        for seq, uid, flags in done:
-            items: list[tuple[str, r.Value]] = [("FLAGS", self.flag_value(uid, flags))]
-            if cmd.uid:
-                items.insert(0, ("UID", uid))
+                items.append(("FLAGS", self.flag_value(uid, flags)))
             yield r.FetchResponse(seq, items)
-        yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}STORE completed")
+        if modified:
+            yield r.ok(cmd.tag, "Conditional store failed",
+                       r.ResponseCode("MODIFIED", r.sequence_set(sorted(modified)).decode()))
+        else:
+            yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}STORE completed")
 
     def infos(self, session: Session) -> Mapping[int, MessageInfo]:
         """The mailbox's messages by UID, as they are now."""
@@ -312,6 +412,7 @@ class SelectedMailbox:
         and others get the worker in between). Messages expunged meanwhile match nothing."""
         if charset is not None and charset.upper() not in ("UTF-8", "US-ASCII"):
             raise ImapNo(f"Unsupported charset {charset}", "BADCHARSET", "(US-ASCII UTF-8)")
+        self.matched_modseq = 0
         if isinstance(key, SAll):  # SORT/THREAD ... ALL: nothing to test, no message looked at
             state = session.backend.state(_account(session), self.name)
             self.state = state
@@ -335,7 +436,9 @@ class SelectedMailbox:
                 return info.internal_date
 
             try:
-                if test(SearchMessage(seq, uid, fs, date, info.size, loader)):
+                if test(SearchMessage(seq, uid, fs, date, info.size, loader, info.modseq)):
+                    if info.modseq > self.matched_modseq:
+                        self.matched_modseq = info.modseq
                     yield seq, uid
             except ImapNo as err:
                 if err.code is None or err.code.name != EXPUNGED:
@@ -344,16 +447,20 @@ class SelectedMailbox:
 
     def _search(self, cmd: c.Search, session: Session) -> Iterator[r.Response]:
         assert cmd.key is not None
+        modseq = has_modseq(cmd.key)
+        if modseq:  # CONDSTORE-enabling (RFC 7162 3.1)
+            yield from session.condstore_on()
         hits: list[int] = []
         for got in self.matching(cmd.key, cmd.charset, session):
             if isinstance(got, r.Pause):
                 yield got
             else:
                 hits.append(got[1] if cmd.uid else got[0])
+        highest = self.matched_modseq if modseq else None  # RFC 7162 3.1.5: the highest among the matches
         if cmd.returns is None:
-            yield r.SearchResponse(hits)
+            yield r.SearchResponse(hits, modseq=highest)
         else:  # RFC 4731: RETURN () means ALL
-            yield r.ESearchResponse(cmd.tag, cmd.uid, frozenset(cmd.returns or ("ALL",)), hits)
+            yield r.ESearchResponse(cmd.tag, cmd.uid, frozenset(cmd.returns or ("ALL",)), hits, highest)
         yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}SEARCH completed")
 
     def _copy(self, cmd: c.Copy, session: Session) -> Iterator[r.Response]:
@@ -402,7 +509,7 @@ class SelectedMailbox:
         # RFC 6851 4.3: COPYUID goes in an untagged OK before the EXPUNGEs
         yield r.ok(None, "Moved", code)
         yield from self.sync(session.backend.state(account, self.name), expunges=True)
-        yield r.ok(cmd.tag, f"{prefix}MOVE completed")
+        yield from self.done(cmd.tag, f"{prefix}MOVE completed")
 
     def _expunge(self, cmd: c.Expunge, session: Session) -> Iterator[r.Response]:
         if self.readonly:
@@ -416,7 +523,7 @@ class SelectedMailbox:
             session.backend.expunge(account, self.name, doomed[i:i + BATCH])
             yield r.PAUSE
         yield from self.sync(session.backend.state(account, self.name), expunges=True)
-        yield r.ok(cmd.tag, f"{'UID ' if cmd.uids is not None else ''}EXPUNGE completed")
+        yield from self.done(cmd.tag, f"{'UID ' if cmd.uids is not None else ''}EXPUNGE completed")
 
 
 def _copyuid(uidvalidity: int, uids: list[int], new: list[int]) -> r.ResponseCode | None:
@@ -428,6 +535,12 @@ def _copyuid(uidvalidity: int, uids: list[int], new: list[int]) -> r.ResponseCod
 def _account(session: Session) -> str:
     assert session.account is not None
     return session.account
+
+
+def _told(session: Session, mailbox: str, modseq: int) -> list[int] | None:
+    """The backend's UIDs expunged after ``modseq`` (None: it cannot tell, or keeps no such memory)."""
+    fn: Callable[[str, str, int], list[int] | None] | None = getattr(session.backend, "vanished", None)
+    return fn(_account(session), mailbox, modseq) if fn is not None else None
 
 
 def _canonical(flag: str) -> str:

@@ -26,6 +26,7 @@ from ..protocol import utf7
 from ..protocol.errors import ImapBad, ImapBye, ImapError, ImapNo, internal_error
 from ..protocol.events import NeedContinuation, ParseError, RawLine
 from .backend import DELIMITER, Backend, MailboxInfo, MailboxState
+from .condstore import CONDSTORE, QRESYNC, qresync_select
 from .listing import decode_mailbox, lsub_entries, order, parents, pattern_regex, with_parents
 from .selected import SelectedMailbox
 from .views import total_size, unseen_count
@@ -33,10 +34,12 @@ from .views import total_size, unseen_count
 CAPABILITIES = (
     "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
     "UNSELECT", "CHILDREN", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH",
-    "SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT",
+    "SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "CONDSTORE", "QRESYNC",
 )
 PRE_AUTH_CAPABILITIES = (*CAPABILITIES, "AUTH=PLAIN")
-STATUS_ORDER = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE")  # each once, as Dovecot sends them
+# each once, as Dovecot sends them
+STATUS_ORDER = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE")
+ENABLEABLE = (CONDSTORE, QRESYNC)  # RFC 5161 ENABLE: RFC 7162's two
 SERVER_ID = (("name", "agentmail"), ("vendor", "agentmail"))
 
 
@@ -59,6 +62,7 @@ class Session:
         self.idling: str | None = None  # tag of the running IDLE
         self.failed_logins = 0  # for the IO layer's delay / rate limit
         self._pending_auth: str | None = None  # tag of an AUTHENTICATE waiting for its line
+        self.enabled: set[str] = set()  # RFC 5161 / 7162: CONDSTORE, QRESYNC (which implies CONDSTORE)
 
     # ------------------------------------------------------------------ entry points
     def greeting(self) -> list[r.Response]:
@@ -110,6 +114,31 @@ class Session:
             self.closed = True
             raise ImapBye("Selected mailbox was deleted, have to disconnect") from None
         return self.selected.sync(state, expunges=True, recent=claimed)
+
+    def idle_poll(self) -> list[r.Response]:
+        """``poll`` while idling: with QRESYNC, the new HIGHESTMODSEQ after what it reported goes untagged (there is
+        no tagged reply to carry it, RFC 7162 3.2.10)."""
+        updates = self.poll()
+        if updates and self.selected is not None and self.selected.qresync:
+            send = self.selected.highest_report()
+            if send:
+                updates.append(r.ok(None, "Highest", r.ResponseCode("HIGHESTMODSEQ", str(send))))
+        return updates
+
+    def condstore_on(self) -> list[r.Response]:
+        """CONDSTORE enabled by ENABLE or a CONDSTORE-enabling command (RFC 7162 3.1): from now on FETCH responses
+        of flag changes carry MODSEQ; the selected mailbox's HIGHESTMODSEQ is told at once (as Dovecot does)."""
+        if CONDSTORE in self.enabled:
+            return []
+        self.enabled.add(CONDSTORE)
+        if self.selected is None:
+            return []
+        self.selected.condstore = True
+        # the highest the mailbox had at the last look, or that this session's own changes since took (Dovecot
+        # tells the highest of its view, which holds them)
+        highest = max(self.selected.state.highestmodseq, self.selected.own_modseq) if \
+            self.selected.state.highestmodseq else 0
+        return [r.ok(None, "Highest", r.ResponseCode("HIGHESTMODSEQ", str(highest)))] if highest else []
 
     # ------------------------------------------------------------------ dispatch
     def _command(self, cmd: c.Command) -> Iterator[r.Response]:
@@ -166,8 +195,12 @@ class Session:
         caps = CAPABILITIES if self.account else PRE_AUTH_CAPABILITIES
         return [r.CapabilityResponse(caps), r.ok(cmd.tag, "CAPABILITY completed")]
 
+    def _done(self, tag: str, text: str, code: r.ResponseCode | None = None) -> list[r.Response]:
+        """The tagged OK of a command that reported changes (selected.done: QRESYNC's HIGHESTMODSEQ)."""
+        return self.selected.done(tag, text, code) if self.selected is not None else [r.ok(tag, text, code)]
+
     def _cmd_noop(self, cmd: c.Noop) -> list[r.Response]:
-        return [*self._untagged_updates(), r.ok(cmd.tag, "NOOP completed")]
+        return [*self._untagged_updates(), *self._done(cmd.tag, "NOOP completed")]
 
     def _cmd_logout(self, cmd: c.Logout) -> list[r.Response]:
         self.closed = True
@@ -227,20 +260,34 @@ class Session:
                 updates = self._untagged_updates()
             except ImapError as err:  # the mailbox went away while idling (deleted by another session): IDLE's NO
                 return [err.response(tag)]
-            return [*updates, r.ok(tag, "IDLE terminated")]
+            return [*updates, *self._done(tag, "IDLE terminated")]
         return [r.bad(None, "Unexpected line")]
 
     # ------------------------------------------------------------------ authenticated
     def _cmd_enable(self, cmd: c.Enable) -> list[r.Response]:
-        return [r.EnabledResponse(()), r.ok(cmd.tag, "ENABLE completed")]
+        """RFC 5161: ``* ENABLED`` names what was asked for and is known here (as Dovecot: again when already on;
+        no ENABLED line when nothing is known); QRESYNC implies CONDSTORE (RFC 7162 3.2.3)."""
+        names = [cap for cap in dict.fromkeys(cmd.capabilities) if cap in ENABLEABLE]
+        out = self.condstore_on() if names else []
+        if QRESYNC in names:
+            self.enabled.add(QRESYNC)
+            if self.selected is not None:
+                self.selected.qresync = True
+        if names:
+            out.append(r.EnabledResponse(tuple(names)))
+        return [*out, r.ok(cmd.tag, "ENABLE completed")]
 
     def _cmd_namespace(self, cmd: c.Namespace) -> list[r.Response]:
         personal = r.Raw(b'(("" "' + DELIMITER.encode() + b'"))')
         return [r.Untagged((r.Atom("NAMESPACE"), personal, None, None)), r.ok(cmd.tag, "NAMESPACE completed")]
 
-    def _cmd_select(self, cmd: c.Select) -> list[r.Response]:
+    def _cmd_select(self, cmd: c.Select) -> Iterator[r.Response]:
+        if self.selected is not None:  # RFC 7162 3.2.11: said whenever a selected mailbox is closed this way
+            yield r.ok(None, "Previous mailbox closed.", r.ResponseCode("CLOSED"))
         self.selected = None
         self.state = "authenticated"
+        if cmd.qresync is not None and QRESYNC not in self.enabled:
+            raise ImapBad("QRESYNC not enabled")
         name = decode_mailbox(cmd.mailbox)
         if cmd.readonly:  # RFC 3501 6.3.2: EXAMINE must not take \Recent away from anyone
             state, recent = self._state(name), self._recent(name)
@@ -248,11 +295,26 @@ class Session:
             state, recent = self._claim(name)
             if state.read_only:
                 recent = self._recent(name)
+        if cmd.condstore:  # CONDSTORE-enabling (RFC 7162 3.1.8): HIGHESTMODSEQ is in the responses anyway
+            self.enabled.add(CONDSTORE)
         readonly = cmd.readonly or state.read_only
-        self.selected = SelectedMailbox(name, readonly, state, recent)
+        selected = self.selected = SelectedMailbox(name, readonly, state, recent)
+        selected.condstore, selected.qresync = CONDSTORE in self.enabled, QRESYNC in self.enabled
         self.state = "selected"
+        yield from selected.select_responses()
+        if cmd.qresync is not None and state.highestmodseq:  # RFC 7162 3.2.5.2
+            backend = self.backend
+            assert self.account is not None
+            account = self.account
+
+            def told(modseq: int) -> list[int] | None:
+                fn: Callable[[str, str, int], list[int] | None] | None = getattr(backend, "vanished", None)
+                return fn(account, name, modseq) if fn is not None else None
+
+            yield from qresync_select(cmd.qresync, selected.uids, selected.flags, state.uidvalidity, state.uidnext,
+                                      state.messages, told, selected.flag_value)
         code = r.ResponseCode("READ-ONLY" if readonly else "READ-WRITE")
-        return [*self.selected.select_responses(), r.ok(cmd.tag, f"{cmd.name} completed", code)]
+        yield r.ok(cmd.tag, f"{cmd.name} completed", code)
 
     _cmd_examine = _cmd_select
 
@@ -389,12 +451,16 @@ class Session:
                 values.append((item, st.uidvalidity))
             elif item == "UNSEEN":
                 values.append((item, unseen_count(st.messages)))
+            elif item == "HIGHESTMODSEQ":  # RFC 7162 3.1.2.3
+                values.append((item, st.highestmodseq))
             else:  # SIZE (RFC 8438); the grammar lets nothing else through
                 values.append((item, total_size(st.messages)))
         return r.StatusDataResponse(utf7.encode(name), tuple(values))
 
     def _cmd_status(self, cmd: c.Status) -> list[r.Response]:
-        return [self._status_response(decode_mailbox(cmd.mailbox), cmd.items), r.ok(cmd.tag, "STATUS completed")]
+        first = self.condstore_on() if "HIGHESTMODSEQ" in cmd.items else []  # CONDSTORE-enabling (RFC 7162 3.1)
+        return [*first, self._status_response(decode_mailbox(cmd.mailbox), cmd.items),
+                r.ok(cmd.tag, "STATUS completed")]
 
     def _cmd_append(self, cmd: c.Append) -> list[r.Response]:
         assert self.account is not None
@@ -411,7 +477,7 @@ class Session:
         # stored but no UID recorded yet (maildir_backend._publish): OK without APPENDUID, never a NO that a client
         # would answer with a second APPEND
         code = r.ResponseCode("APPENDUID", f"{st.uidvalidity} {uid}") if uid is not None else None
-        return [*self._untagged_updates(), r.ok(cmd.tag, "APPEND completed", code)]
+        return [*self._untagged_updates(), *self._done(cmd.tag, "APPEND completed", code)]
 
     def _cmd_idle(self, cmd: c.Idle) -> list[r.Response]:
         updates = self._untagged_updates()  # first: a NO here (the mailbox deleted meanwhile) must not leave us idling
@@ -437,4 +503,4 @@ class Session:
         return [r.ok(cmd.tag, "UNSELECT completed")]
 
     def _cmd_check(self, cmd: c.Check) -> list[r.Response]:
-        return [*self._untagged_updates(), r.ok(cmd.tag, "CHECK completed")]
+        return [*self._untagged_updates(), *self._done(cmd.tag, "CHECK completed")]

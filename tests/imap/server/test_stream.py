@@ -57,6 +57,7 @@ def test_whole_mailbox_fetch_in_small_chunks(live: Live, monkeypatch: pytest.Mon
 def test_a_client_leaving_mid_stream_leaves_the_others_served(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server, "CHUNK", 256)
     fill(live, 2000)
+    live.client("bob").select_folder("INBOX", readonly=True)  # the folder's metadata written (agentmail-modseq)
     before = live.store.snapshot()
     quitter = socket.create_connection(("127.0.0.1", live.port), timeout=30)
     quitter.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

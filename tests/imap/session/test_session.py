@@ -80,18 +80,25 @@ def test_authenticate_plain_with_and_without_initial_response(client: Client) ->
 
 def test_select_transcript(client: Client) -> None:
     client.login()
+    # Dovecot's order and words; HIGHESTMODSEQ at every SELECT (RFC 7162 3.1.2.1)
     assert client.send(b"s SELECT INBOX\r\n") == (
         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $MDNSent)\r\n"
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $MDNSent \\*)] Flags permitted.\r\n"
         b"* 2 EXISTS\r\n"
         b"* 0 RECENT\r\n"
-        b"* OK [UNSEEN 1] First unseen: 1\r\n"
+        b"* OK [UNSEEN 1] First unseen.\r\n"
         b"* OK [UIDVALIDITY 1001] UIDs valid\r\n"
         b"* OK [UIDNEXT 3] Predicted next UID\r\n"
-        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $MDNSent \\*)] Flags permitted\r\n"
+        b"* OK [HIGHESTMODSEQ 3] Highest\r\n"
         b"s OK [READ-WRITE] SELECT completed\r\n"
     )
-    assert client.send(b"e EXAMINE INBOX\r\n").endswith(b"e OK [READ-ONLY] EXAMINE completed\r\n")
-    assert client.send(b"x SELECT Nope\r\n") == b"x NO [NONEXISTENT] Mailbox does not exist\r\n"
+    # another SELECT closes the mailbox first, and says so (RFC 7162 3.2.11), even when it fails
+    out = client.send(b"e EXAMINE INBOX\r\n")
+    assert out.startswith(b"* OK [CLOSED] Previous mailbox closed.\r\n* FLAGS")
+    assert b"* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n" in out
+    assert out.endswith(b"e OK [READ-ONLY] EXAMINE completed\r\n")
+    assert client.send(b"x SELECT Nope\r\n") == (
+        b"* OK [CLOSED] Previous mailbox closed.\r\nx NO [NONEXISTENT] Mailbox does not exist\r\n")
     assert client.session.state == "authenticated"
 
 
@@ -232,7 +239,10 @@ def test_misc_any_state(client: Client) -> None:
     assert client.send(b"b STARTTLS\r\n") == b"b BAD STARTTLS is not available on this loopback server\r\n"
     assert client.send(b"c NOOP\r\n") == b"c OK NOOP completed\r\n"
     client.login()
-    assert client.send(b"d ENABLE UTF8=ACCEPT\r\n") == b"* ENABLED\r\nd OK ENABLE completed\r\n"
+    # RFC 5161: only what is known here is named, and no ENABLED line at all when that is nothing (as Dovecot)
+    assert client.send(b"d ENABLE UTF8=ACCEPT\r\n") == b"d OK ENABLE completed\r\n"
+    assert client.send(b"d ENABLE X QRESYNC condstore\r\n") == (
+        b"* ENABLED QRESYNC CONDSTORE\r\nd OK ENABLE completed\r\n")
     assert client.send(b"e BLAH\r\n") == b"e BAD Unknown command BLAH\r\n"
 
 
