@@ -1,6 +1,6 @@
 """How much an idle Claude Code hook costs, side by side with the floor it is measured against.
 
-    .venv/bin/python bench/hooks_bench.py [--reps 200] [--old 100000] [--json]
+    .venv/bin/python bench/hooks_bench.py [--reps 200] [--old 100000] [--no-remote] [--json]
 
 Every variant runs in the same loop, interleaved in a fresh random order on each repetition, and the medians are
 compared, so machine noise hits all of them alike:
@@ -14,6 +14,10 @@ compared, so machine noise hits all of them alike:
     hook post-tool, console script    the same for PostToolUse
     wrapper prompt (shell fast path)  hooks/agentmail-hook, which answers idle prompts without starting Python
     wrapper prompt, 100k old          the wrapper with the 100,000 old postcards
+    hook prompt, remote home          the console script on a remote home (docs/scale-out.md): `agentmail serve` on
+                                      loopback stands for the server, the home's sync process runs meanwhile; the
+                                      target is the cost on a local home (the idle path touches no network)
+    wrapper prompt, remote home       the wrapper on that remote home
 
 Each is fed the same hook JSON on stdin and must print nothing (output bytes are checked on every run). Then it
 prints what an announcement costs: tokens (characters / 4) per postcard for 1, 5 and 12 postcards.
@@ -66,6 +70,57 @@ def make_store(home: str, old: int) -> None:
         os.close(fd)
 
 
+def remote_home(tmp: str) -> tuple[str, list[object]]:
+    """A remote home for `frontend` on an `agentmail serve` of its own, the session bound, its sync process
+    running; returns the home and what to stop afterwards."""
+    from agentmail import config
+    from agentmail.store import passwd, registry
+
+    server = os.path.join(tmp, "server")
+    cfg = config.load(server)
+    registry.ensure_store(cfg)
+    registry.create_account(cfg, "frontend")
+    env = {**os.environ, "AGENTMAIL_HOME": server}
+    serve = subprocess.Popen([AGENTMAIL, "serve", "--smtp-port", "0", "--imap-port", "0", "--web-port", "0"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    info: dict[str, object] = {}
+    for _ in range(300):
+        try:
+            with open(os.path.join(server, "run", "serve.json")) as fh:
+                info = json.load(fh)
+            if info.get("pid") == serve.pid:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    home = os.path.join(tmp, "remote")
+    password = os.path.join(tmp, "frontend.password")
+    with open(password, "w") as fh:
+        fh.write(passwd.password_for(cfg, "frontend") + "\n")
+    subprocess.run([AGENTMAIL, "remote", "set", "--imap", f"imap://127.0.0.1:{info['imap_port']}", "--smtp",
+                    f"smtp://127.0.0.1:{info['smtp_port']}", "--user", "frontend", "--password-file", password],
+                   env={**os.environ, "AGENTMAIL_HOME": home}, check=True, capture_output=True)
+    with open(os.path.join(home, "sessions", SID), "w") as fh:
+        fh.write("frontend\n")
+    from agentmail.remote.alive import running
+
+    for _ in range(300):
+        if running(home):
+            break
+        time.sleep(0.05)
+    return home, [serve]
+
+
+def stop_remote(home: str, procs: list[object]) -> None:
+    from agentmail import config
+    from agentmail.remote.setup import stop
+
+    stop(config.load(home))
+    for proc in procs:
+        proc.terminate()  # type: ignore[attr-defined]
+        proc.wait(10)  # type: ignore[attr-defined]
+
+
 def run_once(argv: list[str], stdin_path: str, env: dict[str, str]) -> tuple[float, int]:
     with open(stdin_path, "rb") as stdin:
         start = time.perf_counter_ns()
@@ -115,9 +170,11 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--old", type=int, default=100_000, help="old postcards in cur/ for the 'old' variants")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--no-remote", action="store_true", help="leave out the remote-home variants")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="hooks-bench-")
+    remote: tuple[str, list[object]] | None = None
     try:
         idle_home = os.path.join(tmp, "idle")
         old_home = os.path.join(tmp, "old")
@@ -147,6 +204,12 @@ def main() -> int:
         if os.access(WRAPPER, os.X_OK):
             variants["wrapper prompt (shell fast path)"] = ([WRAPPER, "prompt"], idle)
             variants[f"wrapper prompt, {args.old} old"] = ([WRAPPER, "prompt"], old)
+        if not args.no_remote:
+            remote = remote_home(tmp)
+            remote_env = {**base, "AGENTMAIL_HOME": remote[0]}
+            variants["hook prompt, remote home"] = ([AGENTMAIL, "hook", "prompt"], remote_env)
+            if os.access(WRAPPER, os.X_OK):
+                variants["wrapper prompt, remote home"] = ([WRAPPER, "prompt"], remote_env)
 
         for argv, env in variants.values():  # warm the bytecode cache and the page cache
             for _ in range(3):
@@ -174,6 +237,8 @@ def main() -> int:
         report = {"reps": args.reps, "old_postcards": args.old, "setup_s": round(setup_s, 1),
                   "python": REAL_PYTHON, "rows": rows, "old_mail_growth": round(growth, 3),
                   "tokens_per_postcard": tokens}
+        if remote is not None:
+            report["remote_vs_local"] = round(med["hook prompt, remote home"] / med["hook prompt (console script)"], 3)
         if args.json:
             print(json.dumps(report, indent=2))
         else:
@@ -184,11 +249,15 @@ def main() -> int:
                 print(f"{r['variant']:36} {r['median_ms']:7.2f}ms {r['p10_ms']:6.2f} {r['p90_ms']:6.2f} "
                       f"{r['x_python_IS']:8.2f} {r['x_sh']:6.2f} {r['max_output_bytes']:5d}")
             print(f"old mail: hook prompt with {args.old} old postcards / without = {growth:.3f}")
+            if remote is not None:
+                print(f"remote home: hook prompt on a remote home / on a local home = {report['remote_vs_local']:.3f}")
             print("tokens per announced postcard (chars/4): "
                   + ", ".join(f"{n} postcards: {t}" for n, t in tokens.items()))
         bad = [r["variant"] for r in rows if r["max_output_bytes"]]
         return 1 if bad else 0
     finally:
+        if remote is not None:
+            stop_remote(*remote)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -53,11 +53,11 @@ def get(imap: IMAPClient, mailbox: str, entry: str, depth: str | None = None) ->
             b"(" + entry.encode("ascii") + b")"]
     data = imap._raw_command_untagged(b"GETMETADATA", args, response_name="METADATA", uid=False)
     found: dict[str, bytes] = {}
-    for item in data or []:
-        if item is None:
-            continue
-        parsed = parse_response([item] if not isinstance(item, list) else item)
-        for part in parsed:
+    # One response's literals arrive as several items ((line, literal) pairs, then the line's rest): they are parsed
+    # together, or a value sent as a literal (Dovecot's choice for long ones, RFC 5464 4.4.1) reads as incomplete
+    items = [item for item in data or [] if item is not None]
+    if items:
+        for part in parse_response(items):
             if isinstance(part, tuple):
                 for key, value in zip(part[::2], part[1::2], strict=False):
                     if value is not None:
@@ -145,7 +145,13 @@ def rows(cfg: Config, settings: Settings, imap: IMAPClient | None) -> tuple[list
     elif not supported(imap):
         note = "the server has no METADATA (RFC 5464): only this account is shown"
     else:
-        published = read_all(imap)
+        import imaplib
+
+        try:
+            published = read_all(imap)
+        except (imaplib.IMAP4.error, ValueError) as exc:  # imapclient's errors, its ProtocolError too
+            # an answer we cannot read costs the list its other machines, not the command its exit 0
+            note = f"the server's presence entries could not be read ({exc}): only this account is shown"
     mine = record(cfg, settings)
     published[settings.user] = {**published.get(settings.user, {}), **mine, "published_at": time.time()}
     out: list[dict[str, Any]] = []

@@ -171,3 +171,35 @@ def test_the_waiter_wakes_within_two_seconds_of_a_delivery(tmp_path: Path, made:
         assert latency < 2.0, f"woken {latency:.2f} s after the send returned"
     finally:
         session.close()
+
+
+@pytest.mark.parametrize("server", ["dovecot"], indirect=True)  # agentmail serve has no METADATA (scale-out.md)
+def test_directory_shows_the_agents_of_every_machine(made: Machines) -> None:
+    """Each machine's sync process publishes its presence in METADATA on the shared folder; `directory` on another
+    machine lists it with host and directory."""
+    alice, bob = made.new("alice"), made.new("bob")
+    for machine in (alice, bob):
+        hook(machine, "session-start", f"s-{uuid.uuid4().hex}")
+    bob.run("remote", "sync").ok()
+
+    def listed() -> dict[str, dict[str, object]] | None:
+        alice.run("remote", "sync").ok()
+        rows = {r["name"]: r for r in json.loads(alice.as_me("directory", "--json").ok().out)}
+        return rows if bob.name in rows and rows[bob.name]["online"] else None
+
+    rows = until(listed, "bob online in alice's directory", timeout=60, interval=0.5)
+    assert rows[bob.name]["host"] and rows[bob.name]["cwd"] == str(bob.home.parent)
+    assert rows[alice.name]["online"] is True
+    assert "METADATA" not in alice.as_me("directory").ok().err
+
+
+def test_mail_after_the_senders_own_copy_was_filed_still_reaches_it(made: Machines) -> None:
+    """A machine files its own copy of what it sent out of the server's INBOX into Sent; what others send it next
+    must still be mirrored (Dovecot answers STATUS for a selected mailbox from that session's last look)."""
+    alice, bob = made.new("alice"), made.new("bob")
+    first, second = title(), title()
+    alice.as_me("send", bob.name, first, "one").ok()
+    until(lambda: alice.with_title(first, "Sent"), "alice's own copy filed into Sent")
+    until(lambda: bob.with_title(first), "the first postcard mirrored to bob")
+    bob.as_me("send", alice.name, second, "two").ok()
+    until(lambda: alice.with_title(second), "bob's postcard mirrored to alice", timeout=40)
