@@ -270,9 +270,9 @@ class SelectedMailbox:
         if asks_modseq or cmd.changedsince is not None:  # CONDSTORE-enabling (RFC 7162 3.1)
             if not self.state.highestmodseq:
                 raise ImapBad(f"FETCH {'MODSEQ' if asks_modseq else 'CHANGEDSINCE'} {NONPERMANENT}")
+            yield from session.condstore_on()  # before the BAD below too, as Dovecot
             if cmd.vanished and not self.qresync:
                 raise ImapBad("QRESYNC not enabled")
-            yield from session.condstore_on()
         if cmd.changedsince is not None:  # RFC 7162 3.1.4.1: only what changed since, always with its MODSEQ
             if not asks_modseq:
                 atts.append(FetchAtt("MODSEQ"))
