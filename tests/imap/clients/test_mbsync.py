@@ -1,14 +1,17 @@
 """mbsync (isync 1.4): two-way sync of every folder, flags and deletions back to the server, a local message in Sent
-APPENDed with APPENDUID, and a second sync that changes nothing."""
+APPENDed with APPENDUID, and a second sync that changes nothing; a resync after changes made through the CLI, another
+IMAP session and Dovecot."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 from pathlib import Path
 
 from tests.imap.clients.conftest import Served
+from tests.support.dovecot import Dovecot, need_dovecot
 from tests.support.tools import need
 
 RC = """IMAPAccount t
@@ -131,3 +134,67 @@ def test_mbsync_two_way_sync(served: Served, tmp_path: Path) -> None:
     assert sorted(str(p.relative_to(local)) for p in local.rglob("*")
                   if ".mbsyncstate" not in p.name) == before_local
     assert os.listdir(local / "INBOX" / "cur") == [flagged.name.partition(":2,")[0] + ":2,F"]
+
+
+def test_mbsync_resync_after_changes_through_the_cli_another_session_and_dovecot(served: Served,
+                                                                                 tmp_path: Path) -> None:
+    """The server announces CONDSTORE and QRESYNC; mbsync 1.4 uses neither (it compares the UID FETCH FLAGS of
+    every message with its state) and must not be confused by them. After its first sync, the mailbox changes
+    through the CLI (a postcard read), another IMAP session (one flagged, one expunged) and Dovecot on the same
+    tree (one answered, one expunged, one appended): the next sync brings exactly that to the local Maildir."""
+    mbsync = need("mbsync")["mbsync"]
+    need_dovecot()
+    bases = [served.send("alice", "bob", f"card {n}", f"body {n}") for n in range(6)]
+    uids = served.uids("bob")
+    user, password = served.login("bob")
+    local = tmp_path / "local"
+    local.mkdir()
+    rc = tmp_path / "mbsyncrc"
+    rc.write_text(RC.format(port=served.imap_port, user=user, password=password, local=local))
+
+    def sync() -> str:
+        done = subprocess.run([mbsync, "-Dn", "-c", str(rc), "-a"], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    def near() -> dict[int, str]:
+        """{UID: flags} of the local INBOX."""
+        return {uid_of(n): n.partition(":2,")[2] for n in local_files(local, "INBOX")}
+
+    assert "CONDSTORE" in sync()  # announced (and left alone by this client)
+    assert near() == {uids[b]: "" for b in bases}
+
+    # the CLI reads card 0
+    listed = json.loads(served.cli("--as", "bob", "inbox", "--json"))
+    served.cli("--as", "bob", "read", next(p["id"] for p in listed if p["title"] == "card 0"))
+    # another IMAP session flags card 1 and expunges card 2
+    other = served.imap("bob")
+    other.select("INBOX")
+    other.uid("STORE", str(uids[bases[1]]), "+FLAGS", "(\\Flagged)")
+    other.uid("STORE", str(uids[bases[2]]), "+FLAGS", "(\\Deleted)")
+    other.expunge()
+    other.logout()
+    # Dovecot, serving the same tree meanwhile, answers card 3, expunges card 4 and appends a message
+    dove = Dovecot(served.home).start()
+    try:
+        d = dove.login("bob")
+        d.select("INBOX")
+        d.uid("STORE", str(uids[bases[3]]), "+FLAGS", "(\\Answered)")
+        d.uid("STORE", str(uids[bases[4]]), "+FLAGS", "(\\Deleted)")
+        d.expunge()
+        typ, data = d.append("INBOX", "(\\Seen)", None, LOCAL_MESSAGE.replace(b"\n", b"\r\n"))
+        assert typ == "OK"
+        appended = int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))  # type: ignore[union-attr]
+        d.logout()
+    finally:
+        dove.stop()
+
+    sync()
+    assert near() == {uids[bases[0]]: "S", uids[bases[1]]: "F", uids[bases[3]]: "R", uids[bases[5]]: "",
+                      appended: "S"}
+    (copy,) = (p for n, p in local_files(local, "INBOX").items() if uid_of(n) == appended)
+    assert b"Subject: Written offline" in copy.read_bytes()
+    # and nothing more the time after
+    trace = sync()
+    assert not {"APPEND", "STORE", "EXPUNGE"} & set(re.findall(r"^>>> \d+ (?:UID )?([A-Z]+)", trace, re.M)), trace
+    assert len(near()) == 5
