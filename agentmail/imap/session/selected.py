@@ -153,7 +153,8 @@ class SelectedMailbox:
 
     def sync(self, state: MailboxState, expunges: bool, recent: Iterable[int] = (),
              claimed: bool = True) -> list[r.Response]:
-        """EXPUNGE (highest first, so lower numbers stay valid), FETCH FLAGS, EXISTS, then RECENT when
+        """EXPUNGE (highest first, so lower numbers stay valid), FETCH FLAGS (with QRESYNC: FETCH FLAGS, then
+        VANISHED, as Dovecot), EXISTS, then RECENT when
         this session got new recent messages (RFC 3501 7.4.1, 7.3.1, 7.3.2), from one merge walk of
         the sorted UID lists (nothing built per message). ``recent``: UIDs claimed for this session,
         or (``claimed`` False, a read-only view) the unclaimed ones, of which only new arrivals count."""
@@ -171,9 +172,10 @@ class SelectedMailbox:
             self._expunged_at = state
         self.held_expunges = not expunges and (self.held_expunges or bool(gone))
         out: list[r.Response] = []
+        vanished: list[r.Response] = []  # RFC 7162 3.2.10: VANISHED instead of EXPUNGEs, after the FETCHes (Dovecot)
         if expunges and gone:
-            if self.qresync:  # RFC 7162 3.2.10: VANISHED instead of EXPUNGEs
-                out.append(r.VanishedResponse(ranges_of([uids[g] for g in gone])))
+            if self.qresync:
+                vanished.append(r.VanishedResponse(ranges_of([uids[g] for g in gone])))
             else:
                 out += [r.expunge(g + 1) for g in reversed(gone)]
             doomed = set(gone)
@@ -184,11 +186,15 @@ class SelectedMailbox:
         if changed or new:
             uids, flags = self._mine()
         for i, uid, fs in changed:
+            seq = i + 1  # with VANISHED to come: the number before the expunges
             if expunges and gone:
-                i -= bisect_left(gone, i)  # sequence numbers after the expunges above
+                i -= bisect_left(gone, i)  # the place after the expunges (EXPUNGE came first: their numbers too)
+                if not vanished:
+                    seq = i + 1
             flags[i] = fs
             modseq = modseq_of(state.messages, uid) if self.condstore else 0
-            out.append(r.FetchResponse(i + 1, self.flag_items(uid, fs, modseq)))
+            out.append(r.FetchResponse(seq, self.flag_items(uid, fs, modseq)))
+        out += vanished
         if new:
             uids += [u for u, _ in new]
             flags += [f for _, f in new]

@@ -71,6 +71,11 @@ SCRIPT = [
     ("B", "APPEND INBOX (\\Seen) {10+}\r\nSubject: x"),
     ("A", "NOOP"),  # EXISTS, the new HIGHESTMODSEQ
     ("A", "NOOP"),  # nothing new: nothing told
+    ("B", "STORE 2 +FLAGS (\\Deleted)"),
+    ("B", "EXPUNGE"),
+    ("B", "STORE 3 +FLAGS (\\Flagged)"),
+    ("B", "APPEND INBOX {10+}\r\nSubject: y"),
+    ("A", "NOOP"),  # all at once: FETCH (numbered before the expunge), VANISHED, EXISTS, HIGHESTMODSEQ
     ("A", "STORE 1,2 +FLAGS.SILENT (\\Deleted)"),
     ("A", "UID EXPUNGE 2"),
     ("A", "EXPUNGE"),

@@ -211,3 +211,18 @@ def test_a_backend_without_modseqs_says_nomodseq_and_refuses_the_modifiers(memor
         b"b BAD FETCH CHANGEDSINCE can't be used with non-permanent modseqs\r\n")
     assert cl.send(b"c STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Seen)\r\n") == (
         b"c BAD STORE UNCHANGEDSINCE can't be used with non-permanent modseqs\r\n")
+
+
+def test_idle_with_qresync_reports_like_dovecot_and_says_the_highest_untagged(bob: Client) -> None:
+    bob.send(b"q ENABLE QRESYNC\r\ns SELECT INBOX\r\n")
+    them = other(bob)
+    assert bob.send(b"i IDLE\r\n") == b"+ idling\r\n"
+    them.send(b"a STORE 1 +FLAGS (\\Deleted)\r\nb EXPUNGE\r\nc STORE 1 +FLAGS (\\Seen)\r\n")  # 5, 6 and 7
+    bob.backend.deliver("bob", "INBOX", POSTCARD)  # 8
+    # the FETCH first, numbered before the expunge, then VANISHED and EXISTS (Dovecot's order); the new mail's
+    # mod-sequence is in no FETCH: HIGHESTMODSEQ untagged, there being no tagged reply to carry it (RFC 7162 3.2.10)
+    assert b"".join(x.to_bytes() for x in bob.session.idle_poll()) == (
+        b"* 2 FETCH (UID 2 MODSEQ (7) FLAGS (\\Seen))\r\n* VANISHED 1\r\n* 3 EXISTS\r\n"
+        b"* OK [HIGHESTMODSEQ 8] Highest\r\n")
+    assert bob.session.idle_poll() == []
+    assert bob.send(b"DONE\r\n") == b"i OK IDLE terminated\r\n"
