@@ -38,7 +38,7 @@ import time
 import zlib
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableSequence, Sequence
 from itertools import compress
 from operator import ne
 
@@ -79,8 +79,9 @@ class Recorded:
     __slots__ = ("uids", "mods", "infos", "xuids", "xmods", "highest", "floor", "next_uid")
 
     def __init__(self) -> None:
-        self.uids: list[int] = []
-        self.mods: list[int] = []
+        # UIDs and mod-sequences as arrays (no int object per message while the file is compared with a listing)
+        self.uids: MutableSequence[int] = array("I")
+        self.mods: MutableSequence[int] = array("Q")
         self.infos: list[str] = []
         self.xuids: list[int] = []
         self.xmods: list[int] = []
@@ -111,11 +112,11 @@ def _parse(data: bytes, uidvalidity: int) -> tuple[Recorded, int] | None:
     rec.highest, rec.floor, rec.next_uid = values["H"], values["F"], values["U"]
     table = [unescape(tok[1:]) for tok in rest[:t - 1].decode("utf-8", "surrogateescape").split(" ")] if t else []
     pos = t
-    rec.uids = _from_le("I", rest[pos:pos + 4 * n]).tolist()
+    rec.uids = _from_le("I", rest[pos:pos + 4 * n])
     pos += 4 * n
-    rec.mods = _from_le("Q", rest[pos:pos + 8 * n]).tolist()
+    rec.mods = _from_le("Q", rest[pos:pos + 8 * n])
     pos += 8 * n
-    idx = _from_le("I", rest[pos:pos + 4 * n]).tolist()
+    idx = _from_le("I", rest[pos:pos + 4 * n])
     pos += 4 * n
     rec.xuids = _from_le("I", rest[pos:pos + 4 * x]).tolist()
     pos += 4 * x
@@ -170,16 +171,17 @@ def _replay(rec: Recorded, lines: list[str]) -> bool:
                 tail.append(uid)  # a UID the checkpoint never had (listed late): merged below
         if gone:
             keep = [i not in gone for i in range(len(uids))]
-            rec.uids, rec.mods, rec.infos = list(compress(uids, keep)), list(compress(mods, keep)), \
+            rec.uids, rec.mods, rec.infos = array("I", compress(uids, keep)), array("Q", compress(mods, keep)), \
                 list(compress(infos, keep))
     adds = sorted(u for u in tail if changed[u][1] is not None)
     if adds and adds[0] <= last:  # rare: merged by sorting everything
         rows = sorted([*zip(rec.uids, rec.mods, rec.infos, strict=True),
                        *((u, changed[u][0], changed[u][1] or "") for u in adds)])
-        rec.uids, rec.mods, rec.infos = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+        rec.uids, rec.mods = array("I", (r[0] for r in rows)), array("Q", (r[1] for r in rows))
+        rec.infos = [r[2] for r in rows]
     elif adds:  # new mail: past the end
-        rec.uids += adds
-        rec.mods += [changed[u][0] for u in adds]
+        rec.uids.extend(adds)
+        rec.mods.extend(changed[u][0] for u in adds)
         rec.infos += [changed[u][1] or "" for u in adds]
     return True
 
@@ -263,14 +265,19 @@ class Modseqs:
         uids = [e.uid for e in entries]
         infos = [e.info or "" for e in entries]
         count = len(rec.uids)
-        if uids[:count] == rec.uids:  # nothing expunged meanwhile: compare the letters at C speed
-            for e, mod in zip(entries, rec.mods, strict=False):  # entries may go on past the recorded ones
+        # the batches' values shared, one int object each (a message's own would cost ~32 bytes)
+        shared: dict[int, int] = {}
+        mods = list(map(shared.setdefault, rec.mods, rec.mods))
+        if len(uids) >= count and array("I", uids[:count]) == rec.uids:
+            # nothing expunged meanwhile: compare the letters at C speed
+            for e, mod in zip(entries, mods, strict=False):  # entries may go on past the recorded ones
                 e.modseq = mod
             for i in compress(range(count), map(ne, infos, rec.infos)):
                 self.changed(entries[i])
             for e in entries[count:]:
                 self.changed(e)
         else:
+            rec.mods = mods
             self._merge(entries, rec)
         gaps = self._gaps(uids, rec.next_uid, next_uid)
         if gaps is None:  # too many to list: nothing before now is told apart
