@@ -126,9 +126,9 @@ class World:
 
     def outside(self, account: str, metadata: bool) -> dict[str, int]:
         """path -> size of every file under the home except `account`'s maildir (what a session of `account`
-        must not touch); without `metadata`, UID/keyword/subscription files are left out (a read-only view may
-        give UIDs)."""
-        skip = ("dovecot-uidlist", "dovecot-keywords", "subscriptions", "dovecot-uidlist.lock")
+        must not touch); without `metadata`, UID/keyword/subscription/mod-sequence files are left out (a read-only
+        view may give UIDs and mod-sequences)."""
+        skip = ("dovecot-uidlist", "dovecot-keywords", "subscriptions", "dovecot-uidlist.lock", "agentmail-modseq")
         own = os.path.join(self.box(account), "")
         out: dict[str, int] = {}
         for root, dirs, files in os.walk(self.home):

@@ -8,12 +8,30 @@ syntax error; nothing else escapes.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
 
 from .errors import ImapBad
 from .wire import is_astring_char, is_atom_char
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NUM = {m.lower(): i + 1 for i, m in enumerate(MONTHS)}
+
+
+def _run_of(ok: Callable[[int], bool]) -> re.Pattern[bytes]:
+    """A pattern matching the longest run of bytes ``ok`` accepts: token classes scanned by the regex engine, not
+    a Python call per byte (the parser's share of a small command's round trip)."""
+    return re.compile(b"[" + b"".join(re.escape(bytes([b])) for b in range(256) if ok(b)) + b"]*")
+
+
+_ATOM = _run_of(is_atom_char)
+_SEQSET = _run_of(lambda b: b in b"0123456789:*,$")
+_TAG = _run_of(lambda b: is_astring_char(b) and b != 0x2B)
+_DIGITS = _run_of(lambda b: 0x30 <= b <= 0x39)
+_ASTRING = _run_of(is_astring_char)
+_LIST_MAILBOX = _run_of(lambda b: is_atom_char(b) or b in b"%*]")
+_DATE_WORD = _run_of(lambda b: b not in b' ")')
+_UNTIL: dict[str, re.Pattern[bytes]] = {}
 
 
 class Reader:
@@ -51,43 +69,46 @@ class Reader:
             raise ImapBad(f"Unexpected extra arguments: {self.rest_preview()!r}")
 
     # -------------------------------------------------------------- atoms and numbers
-    def _take(self, ok: object) -> bytes:
-        start = self.pos
-        d = self.data
-        while self.pos < len(d) and ok(d[self.pos]):  # type: ignore[operator]
-            self.pos += 1
-        return d[start : self.pos]
+    def _take(self, run: re.Pattern[bytes]) -> bytes:
+        m = run.match(self.data, self.pos)
+        if m is None:  # pragma: no cover - a run of zero bytes always matches
+            return b""
+        self.pos = m.end()
+        return m.group()
 
     def atom(self) -> str:
-        tok = self._take(is_atom_char)
+        tok = self._take(_ATOM)
         if not tok:
             raise ImapBad("Missing argument" if self.at_end else f"Expected an atom at {self.rest_preview()!r}")
         return tok.decode("ascii")
 
     def atom_until(self, stops: str) -> str:
         """An atom that also stops at the given characters (e.g. "[" in BODY[)."""
-        stop = frozenset(stops.encode())
-        tok = self._take(lambda b: is_atom_char(b) and b not in stop)
+        run = _UNTIL.get(stops)
+        if run is None:
+            stop = frozenset(stops.encode())
+            run = _UNTIL[stops] = _run_of(lambda b: is_atom_char(b) and b not in stop)
+        tok = self._take(run)
         if not tok:
             raise ImapBad("Missing argument" if self.at_end else f"Expected an atom at {self.rest_preview()!r}")
         return tok.decode("ascii")
 
     def sequence_set_token(self) -> str:
         """The characters of a sequence set ("*" is not an atom character, so not atom())."""
-        tok = self._take(lambda b: b in b"0123456789:*,$")
+        tok = self._take(_SEQSET)
         if not tok:
             where = "Missing sequence set" if self.at_end else f"Expected a sequence set at {self.rest_preview()!r}"
             raise ImapBad(where)
         return tok.decode("ascii")
 
     def tag(self) -> str:
-        tok = self._take(lambda b: is_astring_char(b) and b != 0x2B)
+        tok = self._take(_TAG)
         if not tok:
             raise ImapBad("Missing or invalid tag")
         return tok.decode("ascii")
 
     def number(self) -> int:
-        tok = self._take(lambda b: 0x30 <= b <= 0x39)
+        tok = self._take(_DIGITS)
         if not tok:
             raise ImapBad(f"Expected a number at {self.rest_preview()!r}")
         n = int(tok)
@@ -98,7 +119,7 @@ class Reader:
     def modseq(self, what: str) -> int:
         """mod-sequence-valzer (RFC 7162 7): digits, read as Dovecot reads them (up to 2^64 - 1; 0 is allowed:
         the caller refuses it where a mod-sequence-value is required)."""
-        tok = self._take(lambda b: 0x30 <= b <= 0x39)
+        tok = self._take(_DIGITS)
         if not tok or len(tok) > 20 or int(tok) > 0xFFFFFFFFFFFFFFFF:
             raise ImapBad(f"Invalid {what} modseq" if what else "Invalid MODSEQ value")
         return int(tok)
@@ -157,7 +178,7 @@ class Reader:
     def astring_bytes(self) -> bytes:
         if self.peek() in ('"', "{"):
             return self.string_bytes()
-        tok = self._take(is_astring_char)
+        tok = self._take(_ASTRING)
         if not tok:
             raise ImapBad("Missing argument" if self.at_end else f"Expected a string at {self.rest_preview()!r}")
         return tok
@@ -177,7 +198,7 @@ class Reader:
         """list-mailbox = 1*list-char / string; list-char adds % * ] to ATOM-CHAR."""
         if self.peek() in ('"', "{"):
             return self.string_bytes().decode("utf-8", "surrogateescape")
-        tok = self._take(lambda b: is_atom_char(b) or b in b"%*]")
+        tok = self._take(_LIST_MAILBOX)
         if not tok:
             raise ImapBad("Missing mailbox pattern")
         return tok.decode("utf-8", "surrogateescape")
@@ -221,7 +242,7 @@ class Reader:
         quoted = self.peek() == '"'
         if quoted:
             self.pos += 1
-        tok = self._take(lambda b: b not in b' ")').decode("latin-1")
+        tok = self._take(_DATE_WORD).decode("latin-1")
         if quoted:
             self.expect('"')
         try:
