@@ -95,8 +95,12 @@ def cheap(event: object) -> bool:
     that did not change, no password hash, a handful of messages at most; SELECT, EXAMINE and STATUS
     of a mailbox whose cached state is current. They run on the loop when the worker is idle (the
     backend is still only ever used by one thread at a time)."""
+    if isinstance(event, c.Select) and event.qresync is not None:
+        return False  # RFC 7162 3.2.5: what changed since is a walk over every message (and VANISHED a read)
     if isinstance(event, CHEAP_COMMANDS + (c.Select, c.Status)):
         return True
+    if isinstance(event, c.Fetch) and event.changedsince is not None:
+        return False  # CHANGEDSINCE looks at every message's mod-sequence, whatever the set names
     if isinstance(event, (c.Fetch, c.Store)):
         span = 0
         for lo, hi in event.sequence.ranges:

@@ -174,6 +174,10 @@ def test_cheap_commands() -> None:
     assert not cheap(c.Fetch("a", SequenceSet(((1, 100),)), (), True))
     assert cheap(c.Select("a", "INBOX"))  # by its kind; on the loop only while that mailbox is current (below)
     assert not cheap(c.Login("a", "x", "y"))
+    # RFC 7162: what changed since a mod-sequence is a walk over every message: on the worker, whatever the set
+    assert not cheap(c.Select("a", "INBOX", qresync=c.Qresync(1, 5)))
+    assert not cheap(c.Fetch("a", SequenceSet(((7, 7),)), (), True, changedsince=5))
+    assert cheap(c.Select("a", "INBOX", condstore=True))
 
 
 def test_a_changed_folder_is_never_current(store: Store) -> None:
