@@ -54,6 +54,18 @@ def is_mdn(headers: dict[str, str]) -> bool:
     return ctype.startswith("multipart/report") and "disposition-notification" in ctype
 
 
+
+def leave_selected(imap: IMAPClient) -> None:
+    """Leave the selected mailbox before a STATUS: Dovecot answers STATUS for the mailbox a session has selected from
+    that session's last look at it (RFC 3501 6.3.10 lets it), so a pass that left INBOX selected would see no new
+    mail there until a full pass. UNSELECT (RFC 3691) where offered, else a NOOP, which brings the view up to date."""
+    if getattr(imap._imap, "state", None) != "SELECTED":
+        return
+    if imap.has_capability("UNSELECT"):
+        imap.unselect_folder()
+    else:
+        imap.noop()
+
 class Mirror:
     def __init__(self, cfg: Config, settings: Settings, log: Callable[[str], None],
                  sent_ids: Callable[[], set[str]]) -> None:
@@ -118,7 +130,10 @@ class Mirror:
         unchanged = (uidnext, exists, modseq) == (st.uidnext, st.exists, st.modseq)
         if unchanged and not full and not local_dirty:
             return 0
-        imap.select_folder(folder)
+        selected = imap.select_folder(folder)
+        # RFC 7162 3.1.2.2: a mailbox without permanent mod-sequences answers NOMODSEQ, not HIGHESTMODSEQ (Dovecot
+        # with in-memory indexes), and refuses CHANGEDSINCE: its flags are compared whole, on full passes
+        by_modseq = self.condstore and b"HIGHESTMODSEQ" in selected
         changes = self.push_moves(imap, folder, listings)
         server = set(imap.search("ALL"))
         st.gone &= server
@@ -130,8 +145,8 @@ class Mirror:
             new = [uid for uid in new if uid not in filed]
         if new:
             changes += self.fetch_new(imap, folder, new, local)
-        if full or (self.condstore and modseq != st.modseq):
-            changes += self.pull_flags(imap, folder, local, st.modseq if self.condstore and not full else 0)
+        if full or (by_modseq and modseq != st.modseq):
+            changes += self.pull_flags(imap, folder, local, st.modseq if by_modseq and not full else 0)
         changes += self.push_flags(imap, folder, local)
         if changes:
             st.uidnext, st.exists, st.modseq = 0, -1, 0  # our own changes moved them: look again next pass
@@ -148,6 +163,7 @@ class Mirror:
         from imapclient.exceptions import IMAPClientError
 
         what = [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES", *([b"HIGHESTMODSEQ"] if self.condstore else [])]
+        leave_selected(imap)
         for attempt in range(2):
             try:
                 got = imap.folder_status(folder, what)

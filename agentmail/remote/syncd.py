@@ -381,6 +381,20 @@ def listen(path: str) -> socket.socket:
     return sock
 
 
+def early_status(cfg: Config) -> None:
+    """This pid in run/sync.json as soon as the lock is ours: a `remote show` or a stop right after the start finds
+    the process it sees running (the full status follows once the settings are read)."""
+    path = cfg.path(STATUS)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"pid": os.getpid(), "state": "starting", "error": None, "since": round(time.time(), 3),
+                       "last_sync": None, "imap": None}, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         sys.stderr.write("usage: python -m agentmail.remote.syncd HOME\n")
@@ -392,6 +406,7 @@ def main(argv: list[str]) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return 0  # another sync process runs for this home
+    early_status(cfg)
     try:
         settings = load(cfg)
     except AgentmailError as exc:
