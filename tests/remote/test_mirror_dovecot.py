@@ -80,6 +80,7 @@ def test_the_sync_process_mirrors_each_postcard_as_it_arrives(store: tuple[Store
     for n in range(4):
         server.send("bob", "alice", f"postcard {n}")
         give(dovecot)
-        until(lambda n=n: alice.with_title(f"postcard {n}"), f"postcard {n} mirrored", timeout=25)
+        title = f"postcard {n}"
+        until(lambda: alice.with_title(title), f"{title} mirrored", timeout=25)
     alice.stop_sync()
     assert "a bug" not in alice.log(), alice.log()
