@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -77,10 +78,12 @@ def test_the_sync_process_mirrors_each_postcard_as_it_arrives(store: tuple[Store
     alice.connect(f"imap://127.0.0.1:{dovecot.port}", f"smtp://127.0.0.1:{serve.smtp_port}",
                   server.passwords["alice"]).ok()
     alice.wait_sync_pid()
+    def mirrored(title: str) -> bool:
+        return bool(alice.with_title(title))
+
     for n in range(4):
         server.send("bob", "alice", f"postcard {n}")
         give(dovecot)
-        title = f"postcard {n}"
-        until(lambda: alice.with_title(title), f"{title} mirrored", timeout=25)
+        until(partial(mirrored, f"postcard {n}"), f"postcard {n} mirrored", timeout=25)
     alice.stop_sync()
     assert "a bug" not in alice.log(), alice.log()
