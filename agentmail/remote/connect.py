@@ -108,7 +108,12 @@ def open_imap(settings: Settings, timeout: float = TIMEOUT) -> IMAPClient:
 
 
 def _text(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200]
+    """One line of the server's words. imaplib raises with the server's bytes and imapclient's LoginError keeps
+    their str(), `b'[AUTHENTICATIONFAILED] ...'`: shown without the Python quoting."""
+    text = " ".join(str(exc).split())
+    if len(text) >= 3 and text[0] == "b" and text[1] in "'\"" and text[-1] == text[1]:
+        text = text[2:-1]
+    return text[:200]
 
 
 def _close(client: IMAPClient) -> None:

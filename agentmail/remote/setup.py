@@ -73,7 +73,6 @@ def configure(cfg: Config, imap: str, smtp: str, user: str, password_file: str, 
     name, domain = account_name(user, cfg)
     password = read_password(password_file, stdin)
     ca = read_ca(ca_file) if ca_file else None
-    registry.ensure_store(cfg)
     current = load(cfg)
     check_home(cfg, name, current)
     settings = Settings(endpoints[0], endpoints[1], name, domain, password, ca, allow_plain)
@@ -88,6 +87,7 @@ def configure(cfg: Config, imap: str, smtp: str, user: str, password_file: str, 
         from .connect import check as check_login
 
         check_login(settings)
+    registry.ensure_store(cfg)  # only now: a refused `remote set` leaves a new home as it found it
     notes = [n for n in [set_domain(cfg, domain)] if n]
     settings.set_at = registry.iso_now()
     if registry.resolve(cfg, name) is None:

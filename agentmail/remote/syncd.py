@@ -95,14 +95,7 @@ class Daemon:
     def write_status(self) -> None:
         info = {"pid": os.getpid(), "state": self.state, "error": self.error, "since": round(self.since, 3),
                 "last_sync": round(self.last_sync, 3) if self.last_sync else None, "imap": self.settings.imap.url}
-        path = self.cfg.path(STATUS)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(info, fh)
-            os.replace(tmp, path)
-        except OSError:
-            pass
+        write_status(self.cfg, info)
 
     def answer(self) -> str:
         if self.state == "online":
@@ -384,12 +377,18 @@ def listen(path: str) -> socket.socket:
 def early_status(cfg: Config) -> None:
     """This pid in run/sync.json as soon as the lock is ours: a `remote show` or a stop right after the start finds
     the process it sees running (the full status follows once the settings are read)."""
+    write_status(cfg, {"pid": os.getpid(), "state": "starting", "error": None, "since": round(time.time(), 3),
+                       "last_sync": None, "imap": None})
+
+
+def write_status(cfg: Config, info: dict[str, Any]) -> None:
+    """run/sync.json, whole or not at all (mode 0600, like the rest of the home's state)."""
     path = cfg.path(STATUS)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"pid": os.getpid(), "state": "starting", "error": None, "since": round(time.time(), 3),
-                       "last_sync": None, "imap": None}, fh)
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600), "w",
+                  encoding="utf-8") as fh:
+            json.dump(info, fh)
         os.replace(tmp, path)
     except OSError:
         pass
