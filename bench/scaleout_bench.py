@@ -185,6 +185,8 @@ def hook_cost(remote: tuple[Machine, str], root: Path, reps: int) -> dict[str, o
                                                                                     "prompt")),
         "local": ([AGENTMAIL, "hook", "prompt"], env, hook_json(local_sid, str(root), "prompt")),
     }
+    for cmd, e, data in variants.values():  # announce what the bursts left unannounced: from here on, idle
+        subprocess.run(cmd, input=data, env=e, capture_output=True, text=True)
     times: dict[str, list[float]] = {k: [] for k in variants}
     order = list(variants)
     for _ in range(reps):
@@ -199,6 +201,11 @@ def hook_cost(remote: tuple[Machine, str], root: Path, reps: int) -> dict[str, o
     medians = {k: statistics.median(v) * 1000 for k, v in times.items()}
     return {"reps": reps, "remote_ms": round(medians["remote"], 1), "local_ms": round(medians["local"], 1),
             "remote_over_local": round(medians["remote"] / medians["local"], 2)}
+
+
+def progress(results: dict[str, object]) -> None:
+    """The figures so far, on stderr: a long run that fails late still leaves them."""
+    print(json.dumps(results), file=sys.stderr, flush=True)
 
 
 def main() -> None:
@@ -224,8 +231,11 @@ def main() -> None:
         pairs = setup(server, made, args.homes)
         results["setup_s"] = round(time.monotonic() - t, 1)
         results["latency"] = latency(pairs, args.samples)
+        progress(results)
         results["throughput"] = throughput(pairs, args.burst, args.workers)
+        progress(results)
         results["idle_sync"] = idle(pairs, args.idle)
+        progress(results)
         results["prompt_hook_idle"] = hook_cost(pairs[0], root, args.reps)
     finally:
         made.close()
