@@ -126,6 +126,10 @@ class Mirror:
                 self.log(f"{folder}: UIDVALIDITY {st.uidvalidity} -> {validity}: matching every message again")
             st.reset(validity)
             full = True
+        if modseq and modseq < st.modseq:
+            # mod-sequences only grow (RFC 7162 3.1.1): a smaller one is another server on the same tree (agentmail
+            # serve counts from the clock, Dovecot from 1), whose CHANGEDSINCE would hide what changed
+            full = True
         local = listings[folder]
         unchanged = (uidnext, exists, modseq) == (st.uidnext, st.exists, st.modseq)
         if unchanged and not full and not local_dirty:

@@ -87,3 +87,50 @@ def test_the_sync_process_mirrors_each_postcard_as_it_arrives(store: tuple[Store
         until(partial(mirrored, f"postcard {n}"), f"postcard {n} mirrored", timeout=25)
     alice.stop_sync()
     assert "a bug" not in alice.log(), alice.log()
+
+
+def test_a_home_moved_from_agentmail_serve_to_dovecot_on_the_same_tree_still_sees_flag_changes(
+        tmp_path: Path, machine: Machines) -> None:
+    """agentmail serve counts mod-sequences from the clock, Dovecot from 1; the same tree keeps its UIDVALIDITY, so
+    a mirror that asked Dovecot for what changed since serve's mod-sequence would be told nothing."""
+    need_dovecot()
+    server = make_store(tmp_path / "server")
+    serve = Serve.start(server)
+    dovecot = Dovecot(server.home, index_on_disk=True)  # permanent mod-sequences: CHANGEDSINCE is offered
+    try:
+        alice = machine("alice")
+        alice.connect(f"imap://127.0.0.1:{serve.imap_port}", f"smtp://127.0.0.1:{serve.smtp_port}",
+                      server.passwords["alice"]).ok()
+        alice.stop_sync()
+        server.send("bob", "alice", "flag me")
+        cfg = config.load(str(alice.home))
+        settings = remote_settings.load(cfg)
+        assert settings is not None
+        said: list[str] = []
+        mirror = Mirror(cfg, settings, said.append, set)
+        imap = open_imap(settings)
+        try:
+            mirror.sync(imap, ("INBOX",))
+            mirror.sync(imap, ("INBOX",))  # agreed: serve's HIGHESTMODSEQ kept
+        finally:
+            close_imap(imap)
+        assert mirror.states["INBOX"].modseq > 10**9
+        (fresh,) = alice.with_title("flag me")
+        fresh.rename(alice.box() / "cur" / f"{fresh.name}:2,")  # announced, as the prompt hook does
+        serve.stop()
+        give(dovecot)
+        dovecot.start()
+        person = open_imap(settings.__class__(remote_settings.parse_url(f"imap://127.0.0.1:{dovecot.port}", "imap"),
+                                              settings.smtp, settings.user, settings.domain, settings.password,
+                                              None, False))
+        try:
+            person.select_folder("INBOX")
+            person.add_flags(person.search("ALL"), [b"\\Flagged"])
+            mirror.sync(person, ("INBOX",))  # the mirror's own pass, now through Dovecot
+        finally:
+            close_imap(person)
+        (path,) = alice.with_title("flag me")
+        assert "F" in path.name.rsplit(":2,", 1)[1], path.name
+    finally:
+        serve.stop()
+        dovecot.stop()
