@@ -454,3 +454,33 @@ def _relist(box: Maildir, fd: int, path: str, result: CatchUp, stale: set[str]) 
         _write_line(fd, path, format_line(before, after, ()))
     except OSError:
         pass
+
+
+def read_since(box: Maildir, path: str, cursor: str, wait: float = LOCK_WAIT) -> tuple[list[str] | None, str,
+                                                                                         dict[str, str]]:
+    """For a reader that keeps its own listing (the IMAP server's cache): holding the log shared (no agentmail change
+    half made), the lines after `cursor` (None when it is lost: the reader lists again), the cursor after them and
+    the stamps of new/ and cur/ now; a cursor "*" is the start of the log (its reader looked when there was none).
+    Never creates the log; LogBusy when it is missing or stays locked."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as exc:
+            raise LogBusy(str(exc)) from None
+        try:
+            _lock(fd, False, deadline)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                if cursor == "*":  # the reader looked when there was no log: all of this one came after
+                    cursor = f"{(_generation(fd) or ('-', 0))[0]}:0"
+                read = _read_lines(fd, path, cursor)
+                lines, end = (None, log_end(fd)) if read is None else read
+                return lines, end, {sub: stamp(os.path.join(box.path, sub)) for sub in SUBS}
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise LogBusy(str(exc)) from None
+        finally:
+            os.close(fd)
+        if time.monotonic() >= deadline:  # rotated under us again and again
+            raise LogBusy("the change log kept changing")

@@ -200,6 +200,11 @@ class MaildirBackend:
         cache = self._caches.get(self._place(account, mailbox).path)
         return dict(cache.listings) if cache is not None else {"full": 0, "new": 0, "cur": 0}
 
+    def follows(self, account: str, mailbox: str) -> int:
+        """How often the folder's change log stood in for listing a directory (follow.py; tests and benchmarks)."""
+        cache = self._caches.get(self._place(account, mailbox).path)
+        return cache.follower.follows if cache is not None else 0
+
     def uidvalidity(self, account: str, mailbox: str) -> tuple[int, bool]:
         """(UIDVALIDITY, read-only) of an existing mailbox without listing it (COPY and MOVE need no more of
         their destination): its uidlist header, or the cached state when there is no readable uidlist."""

@@ -80,7 +80,7 @@ class Guard:
 class Dir:
     """new/ or cur/ as last listed."""
 
-    __slots__ = ("sub", "path", "mtime", "recheck", "names")
+    __slots__ = ("sub", "path", "mtime", "recheck", "names", "ino")
 
     def __init__(self, sub: str, path: str) -> None:
         self.sub = sub
@@ -88,6 +88,7 @@ class Dir:
         self.mtime: int | None = None  # st_mtime_ns the listing (or our own last change) matches; None: list it
         self.recheck = 0  # time.time_ns() from which it is listed again even if its mtime stays (0: never)
         self.names: dict[str, int] = {}  # every name listed: its UID, 0 for what is not a message
+        self.ino = 0  # the inode of the directory as last listed (with mtime, the change log's stamp)
 
     def due(self, mtime: int, now: int) -> bool:
         return mtime != self.mtime or (self.recheck != 0 and now >= self.recheck)
@@ -111,9 +112,11 @@ class Dir:
 
     def lstat_mtime(self) -> int:
         try:
-            return os.lstat(self.path).st_mtime_ns
+            st = os.lstat(self.path)
         except (FileNotFoundError, NotADirectoryError):
             raise missing() from None
+        self.ino = st.st_ino
+        return st.st_mtime_ns
 
     def scan(self, odd: set[str], pending: dict[str, int], cap: int
              ) -> tuple[list[Entry], list[tuple[Found, int]], list[Found], int]:

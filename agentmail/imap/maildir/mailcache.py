@@ -45,6 +45,7 @@ from ..protocol.errors import ImapNo
 from ..session.backend import MailboxState
 from .dirs import DIRTY_NS, Dir, Found, Guard, odd_mailbox
 from .flagmap import FLAG_LETTERS, LETTER_FLAGS, FlagMap
+from .follow import Follower
 from .modseq import Modseqs
 from .snapshot import ChangeLog, Entry, MessageList, Ordered, sys_intern
 from .uidtail import UidTail
@@ -70,6 +71,7 @@ class MailboxCache:
         self.by_base: dict[str, int] = {}
         self.ordered = Ordered()
         self.log = ChangeLog()
+        self.follower = Follower(self.maildir)  # the folder's change log, followed instead of listing (follow.py)
         self.modseqs = Modseqs(path, self._entries)  # RFC 7162 mod-sequences (modseq.py), given as changes are made
         self.flag_counts: dict[frozenset[str], int] = {}
         self.total_size = 0
@@ -152,6 +154,7 @@ class MailboxCache:
     def invalidate(self) -> None:
         """List both directories at the next refresh (a file we knew was not there: Dovecot's ENOENT rule)."""
         self._checked = -TRUST_NS
+        self.follower.forget()
         for d in self.dirs.values():
             d.mtime = None
 
@@ -173,7 +176,13 @@ class MailboxCache:
             list_new = list_new or self.dirs["new"].mtime is None  # files waiting for a UID have one now
             list_cur = list_cur or self.dirs["cur"].mtime is None
         if not self._was_reset and (list_new or list_cur):
-            self._relist(list_new, list_cur)
+            followed, gone = self._follow(list_new, list_cur)
+            list_new, list_cur = list_new and "new" not in followed, list_cur and "cur" not in followed
+            if list_new or list_cur:
+                self._relist(list_new, list_cur, followed)
+            for sub, name in gone:
+                if uid := self.dirs[sub].names.pop(name, 0):
+                    self._gone(sub, name, uid)
         if self._was_reset:  # UIDVALIDITY changed under us: number everything afresh
             return self._full()
         return self._publish()
@@ -197,6 +206,7 @@ class MailboxCache:
         """List both directories from scratch (the first look, or a new UIDVALIDITY)."""
         for _ in range(3):
             self.listings["full"] += 1
+            self.follower.start()
             self._was_reset = False
             self._clear()
             self._reload_keywords()
@@ -207,6 +217,7 @@ class MailboxCache:
             self.total_size = 0
             for d in self.dirs.values():
                 fast, slow, unnumbered, size = d.scan(self.odd, self.ul.pending, self.cap)
+                self.follower.was_listed(d.sub, d.ino, d.mtime or 0, d.recheck == 0)
                 entries += fast
                 later += unnumbered
                 self.total_size += size
@@ -258,7 +269,22 @@ class MailboxCache:
         self.flag_counts, self.total_size, self.new_uids = {}, 0, set()
         self._alt, self._unnumbered = {}, {}
 
-    def _relist(self, list_new: bool, list_cur: bool) -> None:
+    def _follow(self, list_new: bool, list_cur: bool) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+        """Take in what the change log accounts for in cur/ (follow.py): (the directories done, the names gone, to
+        drop once any listing saw where they went). new/ is small: listed as always, as `agentmail inbox` does."""
+        due = ("cur",) if list_cur and self.dirs["cur"].mtime else ()
+        net, mtimes = self.follower.follow(due)
+        unknown: list[Found] = []
+        for (sub, name), op in net.items():
+            if op == "+" and name not in self.dirs[sub].names:
+                self._added(self.dirs[sub], name, unknown)
+        if unknown:
+            self._number(unknown)
+        for sub, mtime in mtimes.items():  # a stamp the log accounts for: nothing can hide behind it
+            self.dirs[sub].mtime, self.dirs[sub].recheck = mtime, 0
+        return tuple(mtimes), [key for key, op in net.items() if op == "-"]
+
+    def _relist(self, list_new: bool, list_cur: bool, followed: tuple[str, ...] = ()) -> None:
         """List the directories that changed, and apply only the differences."""
         added: list[tuple[Dir, str]] = []
         gone: list[tuple[Dir, str, int]] = []
@@ -269,7 +295,8 @@ class MailboxCache:
             self.listings[d.sub] += 1
             added += [(d, name) for name in names]
             gone += [(d, name, uid) for name, uid in lost]
-            if d.sub == "new" and lost:
+            self.follower.was_listed(d.sub, d.ino, d.mtime or 0, d.recheck == 0)
+            if d.sub == "new" and lost and "cur" not in followed:
                 list_cur = True  # files leave new/ for cur/: look there too, or they would seem expunged
         unknown: list[Found] = []
         for d, name in added:
@@ -425,6 +452,7 @@ class MailboxCache:
         is taken as seen, listed once more when quiet). The caller sets the yielded flag to False when the change
         left files we could not record (they are then found by listing)."""
         before = {sub: self.dirs[sub].mtime for sub in subs}
+        self.follower.forget(*subs)  # not logged: the log's next stamps for these follow a change it never saw
         in_step = {sub: self._mtime_or_none(sub) == before[sub] for sub in subs}
         sure = [True]
         try:

@@ -1,0 +1,203 @@
+"""The Maildir cache follows the folder's change log (agentmail/imap/maildir/follow.py): an agent's hook moving a
+postcard new/ -> cur/ under the human's selected Agents/<name>/INBOX costs the logged names, not a listing of cur/;
+a log that lies or is incomplete (another program changed cur/ too, a torn or damaged line, a new generation, a
+line naming a file that is still there) sends the cache back to the listing, with the right answer.
+
+A live server in this process (its backend's counters can be read), real Maildirs, mail delivered and announced
+with the library functions the CLI and the hooks call; every answer checked through the IMAP replies, against a
+cache built from nothing over the same files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+from agentmail.agent.mailbox import announce, set_flags, unread
+from agentmail.imap.maildir.mailcache import MailboxCache
+from agentmail.store import changelog
+from tests.imap.server.conftest import Live
+from tests.imap.server.test_incremental import BIG, backend_of, fill, listings
+
+VIEW = "Agents/bob/INBOX"
+
+
+def truth(box: Path) -> dict[int, frozenset[str]]:
+    """UID -> flags of the Maildir as a cache built from nothing sees it."""
+    state = MailboxCache(str(box), 1 << 30).refresh()
+    return dict(state.messages.uid_flags())  # type: ignore[attr-defined]
+
+
+def seen_by(c: IMAPClient) -> dict[int, frozenset[str]]:
+    got = c.fetch(c.search(), ["FLAGS"])
+    return {uid: frozenset(f.decode() for f in v[b"FLAGS"]) - {"\\Recent"} for uid, v in got.items()}
+
+
+def watch(live: Live) -> IMAPClient:
+    """bob's INBOX with BIG old postcards, the human watching it (settled: nothing dirty)."""
+    fill(live.store.box("bob"), BIG)
+    c = live.client("human")
+    assert c.select_folder(VIEW, readonly=True)[b"EXISTS"] == BIG
+    return c
+
+
+def hook(live: Live) -> None:
+    """What an agent's prompt hook does: announce bob's unread mail (new/ -> cur/, logged)."""
+    announce(unread(live.store.cfg, "bob"))
+
+
+def follows(live: Live) -> int:
+    return backend_of(live).follows("human", VIEW)
+
+
+def log(live: Live) -> Path:
+    return Path(changelog.log_path(live.store.cfg, "bob", "INBOX"))
+
+
+def test_the_hooks_move_is_followed_through_the_log(live: Live) -> None:
+    c = watch(live)
+    box = live.store.box("bob")
+    hook(live)  # the first look of the unread cache lists cur/ once and logs its marker: followed too
+    assert c.noop()[1] == []
+    before = listings(live, "human", VIEW)
+    for n in range(1, 4):
+        live.store.send("alice", "bob", f"fresh {n}")
+        got = c.noop()[1]
+        assert (BIG + n, b"EXISTS") in got, got
+        hook(live)
+        got = c.noop()[1]
+        assert not any(item[1] == b"EXPUNGE" for item in got), got
+        assert seen_by(c) == truth(box)
+        assert sorted(os.listdir(box / "new")) == []
+    live.store.send("alice", "bob", "read me")
+    hook(live)
+    set_flags(unread(live.store.cfg, "bob")[0], add="S")  # `agentmail read`: the Seen flag, logged too
+    c.noop()
+    assert seen_by(c) == truth(box)
+    after = listings(live, "human", VIEW)
+    assert after["cur"] == before["cur"] and after["full"] == before["full"] == 1, (before, after)
+    assert follows(live) >= 5
+    assert c.search(["UNSEEN"]) == sorted(u for u, f in truth(box).items() if "\\Seen" not in f)
+
+
+def test_the_agents_own_session_follows_too(live: Live) -> None:
+    fill(live.store.box("bob"), BIG)
+    c = live.client("bob")
+    c.select_folder("INBOX", readonly=True)
+    hook(live)
+    live.store.send("alice", "bob", "fresh")
+    hook(live)
+    got = c.noop()[1]
+    assert (BIG + 1, b"EXISTS") in got
+    assert seen_by(c) == truth(live.store.box("bob"))
+    assert listings(live, "bob")["cur"] == 0 and backend_of(live).follows("bob", "INBOX") >= 1
+
+
+def cur_listed(live: Live, before: dict[str, int]) -> bool:
+    return listings(live, "human", VIEW)["cur"] > before["cur"]
+
+
+def primed(live: Live) -> tuple[IMAPClient, dict[str, int]]:
+    """The human watching, one announcement already followed (the log and the cache in step)."""
+    c = watch(live)
+    hook(live)
+    c.noop()
+    live.store.send("alice", "bob", "one")
+    c.noop()
+    return c, listings(live, "human", VIEW)
+
+
+def foreign_rename(box: Path) -> None:
+    """A flag change by another program (mutt, Dovecot): not logged."""
+    cur = box / "cur"
+    name = next(n for n in sorted(os.listdir(cur)) if n.endswith(":2,"))
+    os.rename(cur / name, cur / (name + "F"))
+
+
+def test_another_programs_rename_before_the_hook_is_listed(live: Live) -> None:
+    c, before = primed(live)
+    box = live.store.box("bob")
+    foreign_rename(box)
+    hook(live)
+    c.noop()
+    assert seen_by(c) == truth(box) and cur_listed(live, before)
+
+
+def test_another_programs_rename_after_the_hook_is_listed(live: Live) -> None:
+    c, before = primed(live)
+    box = live.store.box("bob")
+    hook(live)
+    foreign_rename(box)
+    c.noop()
+    assert seen_by(c) == truth(box) and cur_listed(live, before)
+
+
+def test_a_damaged_line_is_listed(live: Live) -> None:
+    c, before = primed(live)
+    box = live.store.box("bob")
+    with open(log(live), "a") as fh:
+        fh.write("not a line of the log\n")
+    hook(live)
+    c.noop()
+    assert seen_by(c) == truth(box) and cur_listed(live, before)
+
+
+def test_a_torn_line_is_listed(live: Live) -> None:
+    """A writer killed mid-line: the next writer's line is glued to it (one damaged line, its stamps wrong)."""
+    c, before = primed(live)
+    box = live.store.box("bob")
+    st_new, st_cur = (changelog.stamp(str(box / sub)) for sub in ("new", "cur"))
+    with open(log(live), "a") as fh:
+        fh.write(f"{st_new} {st_new} {st_cur} 1:")
+    hook(live)
+    c.noop()
+    assert seen_by(c) == truth(box) and cur_listed(live, before)
+
+
+def test_a_new_generation_is_listed(live: Live) -> None:
+    """The log removed (a cleanup, another store's copy): the next writer starts a new generation, our place in
+    the old one means nothing."""
+    c, before = primed(live)
+    box = live.store.box("bob")
+    log(live).unlink()
+    foreign_rename(box)  # hidden from the new log's first line, which starts from the stamps it finds
+    hook(live)
+    c.noop()
+    assert seen_by(c) == truth(box) and cur_listed(live, before)
+
+
+def test_a_line_naming_a_file_that_is_still_there_is_listed(live: Live) -> None:
+    """A log that lies with the right stamps (a marker set, a removal logged) while the file stays: the names are
+    checked against the directory, and cur/ is listed."""
+    c, before = primed(live)
+    box = live.store.box("bob")
+    cur = box / "cur"
+    victim = sorted(os.listdir(cur))[0]
+    st_new = changelog.stamp(str(box / "new"))
+    old = os.lstat(cur)
+    marker = changelog.mark(str(cur), old)
+    with open(log(live), "a") as fh:
+        fh.write(changelog.format_line({"new": st_new, "cur": changelog.stamp_of(old)},
+                                       {"new": st_new, "cur": marker}, [("-", "cur", victim)]))
+    c.noop()
+    assert seen_by(c) == truth(box) and cur_listed(live, before)
+    assert len(seen_by(c)) == BIG + 1
+
+
+def test_a_line_without_a_marker_is_no_change(live: Live) -> None:
+    """Names logged for a directory whose stamp the line says did not move: no agentmail change does that."""
+    c, before = primed(live)
+    box = live.store.box("bob")
+    cur = box / "cur"
+    name = next(n for n in sorted(os.listdir(cur)) if n.endswith(":2,"))
+    st_new, st_cur = (changelog.stamp(str(box / sub)) for sub in ("new", "cur"))
+    os.rename(cur / name, cur / (name + "S"))
+    now = changelog.stamp(str(cur))
+    with open(log(live), "a") as fh:
+        fh.write(changelog.format_line({"new": st_new, "cur": st_cur}, {"new": st_new, "cur": st_cur},
+                                       [("-", "cur", name), ("+", "cur", name + "S")]))
+        fh.write(changelog.format_line({"new": st_new, "cur": st_cur}, {"new": st_new, "cur": now}, []))
+    c.noop()
+    assert seen_by(c) == truth(box) and cur_listed(live, before)
