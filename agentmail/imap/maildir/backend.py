@@ -31,6 +31,7 @@ from ...config import Config
 from ...errors import AgentmailError, UsageError
 from ...format.address import normalize_name
 from ...store import passwd, uidlist
+from ...store.changelog import Change, log_for
 from ...store.dotlock import DotLock
 from ...store.maildir import Maildir, Staged, fsync_dir, name_sizes, split_name, to_lf, unique_name
 from ...store.msgfile import NotAMessage, read_cap, read_message, report_odd
@@ -243,13 +244,16 @@ class MaildirBackend:
         if not cache.new_count:
             return state, claimed
         box = Maildir(place.path)
-        with cache.own("new", "cur"):
+        # one logged change for the whole batch: `agentmail inbox` and the other caches follow it (changelog.py)
+        with cache.own("new", "cur"), Change(box, log_for(box)) as change:
             for uid in sorted(cache.new_uids):
                 entry = cache.by_uid[uid]
                 try:
                     name = box.set_flags("new", entry.filename, entry.info or "")
                 except AgentmailError:
                     continue  # moved by someone else (a hook announcing it); the next listing sees where
+                change.remove("new", entry.filename)
+                change.add("cur", name)
                 cache.moved_by_us(uid, name)
         return cache.refresh(), claimed
 

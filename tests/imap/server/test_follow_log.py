@@ -201,3 +201,25 @@ def test_a_line_without_a_marker_is_no_change(live: Live) -> None:
         fh.write(changelog.format_line({"new": st_new, "cur": st_cur}, {"new": st_new, "cur": now}, []))
     c.noop()
     assert seen_by(c) == truth(box) and cur_listed(live, before)
+
+
+def test_a_read_write_select_is_logged_for_the_cli(live: Live) -> None:
+    """Moving new/ to cur/ at a read-write SELECT is one logged change: `agentmail inbox` follows it (its unread
+    cache lists nothing: no marker-only line after ours) and still shows the postcard, now in cur/."""
+    box = live.store.box("bob")
+    fill(box, BIG)
+    unread(live.store.cfg, "bob")  # the unread cache's first look (lists cur/ once)
+    names = [live.store.send("alice", "bob", f"fresh {n}") for n in range(3)]
+    before = {(i.subdir, i.filename) for i in unread(live.store.cfg, "bob")}
+    assert {("new", n) for n in names} <= before
+    c = live.client("bob")
+    c.select_folder("INBOX")
+    assert os.listdir(box / "new") == []
+    last = log(live).read_text().splitlines()[-1]
+    parsed = changelog.parse_line(last)
+    assert parsed is not None
+    assert sorted(parsed[2]) == sorted([("+", "cur", n + ":2,") for n in names] + [("-", "new", n) for n in names])
+    after = {(i.subdir, i.filename) for i in unread(live.store.cfg, "bob")}
+    assert after == before - {("new", n) for n in names} | {("cur", n + ":2,") for n in names}
+    assert log(live).read_text().splitlines()[-1] == last  # followed: no listing of cur/, so no marker logged
+    assert seen_by(c) == truth(box)
