@@ -39,11 +39,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 
-from ...store.maildir import INFO_SEP, Maildir, crlf_size, name_sizes, name_time
-from ...store.msgfile import NotAMessage, kind_of, read_message, report_odd
+from ...store.maildir import INFO_SEP, Maildir, name_time
+from ...store.msgfile import kind_of, report_odd
 from ..protocol.errors import ImapNo
 from ..session.backend import MailboxState
 from .dirs import DIRTY_NS, Dir, Found, Guard, odd_mailbox
+from .entries import new_entry
 from .flagmap import FLAG_LETTERS, LETTER_FLAGS, FlagMap
 from .follow import Follower
 from .modseq import Modseqs
@@ -536,27 +537,7 @@ class MailboxCache:
 
     def _new_entry(self, uid: int, sub: str, base: str, info: str | None, mtime: float | None = None
                    ) -> Entry | None:
-        filename = base if info is None else base + INFO_SEP + info
-        path = os.path.join(self.path, sub, filename)
-        size, vsize = name_sizes(base)
-        if size is not None and size > self.cap:  # too big to serve, and its name says so: no need to look
-            self._skip(base, NotAMessage(path, f"{size} bytes by its name, over the {self.cap}-byte read limit",
-                                         oversize=True))
-            return None
-        if vsize is None:  # no W= in the name: read the file (no stat otherwise: mtime is read lazily)
-            try:
-                vsize = crlf_size(read_message(path, self.cap))
-            except FileNotFoundError:
-                return None  # gone again (moved by another reader); found at the next scan
-            except NotAMessage as exc:
-                self._skip(base, exc)
-                return None
-        return Entry(uid, base, sys_intern(sub), info, vsize, mtime)
-
-    def _skip(self, base: str, exc: NotAMessage) -> None:
-        report_odd(exc.path, exc.why)
-        if exc.oversize:
-            self.odd.add(base)  # not read again at each scan (a link or FIFO costs nothing: the listing skips it)
+        return new_entry(self.path, self.cap, self.odd, uid, sub, base, info, mtime)
 
     # ------------------------------------------------------------------ dovecot-uidlist
     def _number(self, unknown: list[Found]) -> None:
