@@ -224,7 +224,10 @@ def parse_line(line: str) -> tuple[dict[str, str], dict[str, str], list[tuple[st
         op, sub, name = token[:1], token[1:4], token[5:]
         if op not in "+-" or sub not in SUBS or token[4:5] != "/" or not name:
             return None
-        ops.append((op, sub, unescape(name)))
+        name = unescape(name)
+        if "/" in name or name in (".", ".."):  # a path, not a file name: never from a writer (escape keeps no /)
+            return None  # and a reader must not follow it out of the folder (through a link in cur/)
+        ops.append((op, sub, name))
     return {"new": fields[0], "cur": fields[2]}, {"new": fields[1], "cur": fields[3]}, ops
 
 

@@ -18,6 +18,7 @@ from imapclient import IMAPClient
 from agentmail.agent.mailbox import announce, set_flags, unread
 from agentmail.imap.maildir.mailcache import MailboxCache
 from agentmail.store import changelog
+from agentmail.store.maildir import Maildir
 from tests.imap.server.conftest import Live
 from tests.imap.server.test_incremental import BIG, backend_of, fill, listings
 
@@ -223,3 +224,28 @@ def test_a_read_write_select_is_logged_for_the_cli(live: Live) -> None:
     assert after == before - {("new", n) for n in names} | {("cur", n + ":2,") for n in names}
     assert log(live).read_text().splitlines()[-1] == last  # followed: no listing of cur/, so no marker logged
     assert seen_by(c) == truth(box)
+
+
+def test_a_line_naming_a_path_through_a_link_is_listed_and_nothing_outside_is_served(live: Live,
+                                                                                      tmp_path: Path) -> None:
+    """A logged name with a `/` (here: a known message's base, then a link in cur/ to a directory elsewhere) is a
+    damaged line: the cache lists cur/ and serves the message from its own file, never the file behind the link."""
+    c, before = primed(live)
+    box = live.store.box("bob")
+    cur = box / "cur"
+    victim = next(n for n in sorted(os.listdir(cur)) if n.endswith(":2,"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("Subject: not bob's\n\nsomebody else's mail\n")
+    base = victim.split(":2,", 1)[0]
+    maildir = Maildir(str(box))
+    with changelog.Change(maildir, changelog.log_for(maildir)) as change:
+        os.symlink(outside, cur / f"{base}:2,S")
+        change.add("cur", f"{base}:2,S/secret")
+    c.noop()
+    assert cur_listed(live, before)
+    assert seen_by(c) == truth(box)
+    bodies = c.fetch(c.search(), ["BODY.PEEK[]"])
+    assert not any(b"somebody else's mail" in v[b"BODY[]"] for v in bodies.values())
+    (line,) = [text for text in log(live).read_text().splitlines() if "/secret" in text]
+    assert changelog.parse_line(line + "\n") is None
