@@ -63,6 +63,7 @@ def leave_selected(imap: IMAPClient) -> None:
         return
     if imap.has_capability("UNSELECT"):
         imap.unselect_folder()
+        imap._imap.state = "AUTH"  # imapclient before 4.1 left imaplib's state at SELECTED: a second UNSELECT is BAD
     else:
         imap.noop()
 

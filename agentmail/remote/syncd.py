@@ -15,6 +15,7 @@ command, or mail waiting in the outbox.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -74,7 +75,7 @@ class Daemon:
         self.backoff = 1.0
         self.state, self.since = "starting", time.time()
         self.error: str | None = None
-        self.last_sync: float | None = None
+        self.last_sync = last_sync(cfg)
         self.full_started = 0.0
         self.last_poll = self.last_full = self.last_check = 0.0
         self.last_need = time.time()
@@ -378,7 +379,17 @@ def early_status(cfg: Config) -> None:
     """This pid in run/sync.json as soon as the lock is ours: a `remote show` or a stop right after the start finds
     the process it sees running (the full status follows once the settings are read)."""
     write_status(cfg, {"pid": os.getpid(), "state": "starting", "error": None, "since": round(time.time(), 3),
-                       "last_sync": None, "imap": None})
+                       "last_sync": last_sync(cfg), "imap": None})
+
+
+def last_sync(cfg: Config) -> float | None:
+    """When the last run last synced: `remote show` keeps telling it across a restart."""
+    try:
+        with open(cfg.path(STATUS), encoding="utf-8") as fh:
+            last = json.load(fh).get("last_sync")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(last) if isinstance(last, (int, float)) else None
 
 
 def write_status(cfg: Config, info: dict[str, Any]) -> None:
@@ -386,6 +397,8 @@ def write_status(cfg: Config, info: dict[str, Any]) -> None:
     path = cfg.path(STATUS)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a leftover keeps its old mode through O_CREAT
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600), "w",
                   encoding="utf-8") as fh:
             json.dump(info, fh)
