@@ -313,12 +313,24 @@ class Daemon:
                 while not self.stopping:
                     client.idle()
                     started = time.monotonic()
+                    quick = 0
                     try:
                         while not self.stopping and time.monotonic() - started < IDLE_RENEW:
+                            asked = time.monotonic()
                             if client.idle_check(timeout=30):
                                 self.events.put(("news", None))
+                                quick = 0
+                            elif time.monotonic() - asked < 1.0:
+                                # imapclient answers a closed connection with no responses at once, every time
+                                # (it reads the EOF as "nothing"): three in a row is a server gone, not a quiet one
+                                quick += 1
+                                if quick >= 3:
+                                    raise ConnectionResetError("the server closed the IDLE connection")
+                            else:
+                                quick = 0
                     finally:
-                        client.idle_done()
+                        with contextlib.suppress(*self.errors):
+                            client.idle_done()
             except self.errors as exc:
                 log(f"idle: the connection failed: {exc}")
                 time.sleep(backoff)

@@ -57,6 +57,35 @@ def test_a_send_while_the_server_is_stopped_is_queued_and_delivered_once_when_it
     assert len(bob.with_title(subject)) == 1
 
 
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_sync_process_waits_quietly_while_the_server_is_gone(server: Server, machine: Machines) -> None:
+    """The server goes away under an IDLE connection: the sync process waits for it (imapclient reads the closed
+    connection as "no news" at once, every time: that spun a core for the ten minutes of an IDLE round) and
+    picks up mail once the server is back."""
+    alice = server.connect(machine("alice"))
+    pid = alice.wait_sync_pid()
+    first = title()
+    server.store.send("bob", "alice", first)
+    until(lambda: alice.with_title(first), "a postcard mirrored (the IDLE connection is up)")
+    server.stop()
+    try:
+        until(lambda: "idle" in alice.log() or "offline" in alice.log(), "the sync process noticed", timeout=30)
+        before = cpu_seconds(pid)
+        threading.Event().wait(5)
+        used = cpu_seconds(pid) - before
+        assert used < 1.0, f"the sync process used {used:.2f} s of CPU in 5 s with the server gone:\n{alice.log()}"
+    finally:
+        server.start()
+    later = title()
+    server.store.send("bob", "alice", later)
+    until(lambda: alice.with_title(later), "mail mirrored once the server is back", timeout=90)
+
+
 class Relay:
     """A TCP relay to `target` that can lose the end of one SMTP transaction: `cut = "reply"` lets the final "."
     through, reads the server's answer and drops it (the server took the message; the client never hears so);

@@ -133,6 +133,43 @@ class Machines:
     def close(self) -> None:
         for machine in self.made:
             machine.stop_sync()
+        reap([m.home for m in self.made])
+
+
+def sync_processes(homes: list[Path]) -> list[int]:
+    """Pids of sync processes (`python -m agentmail.remote.syncd HOME`) for these homes, running or starting."""
+    wanted = {str(h) for h in homes}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if b"agentmail.remote.syncd" in argv and any(a.decode(errors="replace") in wanted for a in argv):
+            found.append(int(entry))
+    return found
+
+
+def reap(homes: list[Path]) -> None:
+    """End every sync process of these homes, also one started a moment ago that holds no lock yet (a `remote set`
+    as a test's last step starts one that stop_sync, finding no lock, would miss: it outlived its server and the
+    test run). Looks for ten seconds at most."""
+    started = time.monotonic()
+    # a remote home whose process holds no lock may have one starting: give it a second to show
+    linger = 1.0 if any((h / "remote.json").exists() and not sync_running(h) for h in homes) else 0.0
+    while time.monotonic() - started < 10:
+        pids = sync_processes(homes)
+        if not pids and time.monotonic() - started >= linger:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM if time.monotonic() - started < 5 else signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
 
 
 def machines(root: Path) -> Iterator[Machines]:
