@@ -19,6 +19,7 @@ list/tuple         a parenthesised list
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Union
@@ -100,8 +101,8 @@ class ResponseCode:
 
     def to_bytes(self) -> bytes:
         if self.args is None:
-            return b"[" + self.name.encode() + b"]"
-        return b"[" + self.name.encode() + b" " + self.args.encode("utf-8") + b"]"
+            return f"[{self.name}]".encode()
+        return f"[{self.name} {self.args}]".encode()
 
 
 def code_permanentflags(flags: Iterable[str]) -> ResponseCode:
@@ -121,9 +122,11 @@ class Response:
 _CONTROLS = {c: " " for c in (*range(0x20), 0x7F)}
 
 
+@functools.lru_cache(maxsize=512)
 def _text(text: str) -> bytes:
     # resp-text may not hold CR/LF or NUL (RFC 3501 9: text = 1*TEXT-CHAR); a client's undecodable
-    # bytes (surrogate escapes) are shown, never allowed to fail the encoding
+    # bytes (surrogate escapes) are shown, never allowed to fail the encoding. Cached: most texts are
+    # the same few constants ("NOOP completed"), encoded once instead of at every reply
     return text.translate(_CONTROLS).encode("utf-8", "backslashreplace")
 
 
@@ -137,12 +140,24 @@ class StatusResponse(Response):
     tag: str | None = None  # None: untagged ("*")
 
     def to_bytes(self) -> bytes:
-        head = (self.tag or "*").encode() + b" " + self.status.encode()
-        if self.code is not None:
-            head += b" " + self.code.to_bytes()
-        if self.text or self.code is None:
-            head += b" " + _text(self.text or self.status.capitalize())
-        return head + b"\r\n"
+        code, text = self.code, self.text
+        head = f"{self.tag or '*'} {self.status} ".encode()
+        if code is None:
+            return head + _text(text or self.status.capitalize()) + b"\r\n"
+        if text:
+            return head + code.to_bytes() + b" " + _text(text) + b"\r\n"
+        return head + code.to_bytes() + b"\r\n"
+
+
+@dataclass(frozen=True)
+class Encoded(Response):
+    """Lines already serialised, written as they are: a SELECT's fixed untagged responses, built once per
+    flag set instead of as objects at every SELECT (the warm SELECT's cost is mostly such Python)."""
+
+    data: bytes
+
+    def to_bytes(self) -> bytes:
+        return self.data
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,25 @@ def internaldate(when: dt.datetime) -> str:
     return f"{when.day:02d}-{MONTHS[when.month - 1]}-{when.year:04d} {when:%H:%M:%S %z}"
 
 
+_FLAG_LINES: dict[tuple[tuple[str, ...], bool], r.Encoded] = {}
+
+
+def _flag_lines(keywords: tuple[str, ...], readonly: bool) -> r.Encoded:
+    """SELECT's FLAGS and PERMANENTFLAGS lines for a mailbox with these keywords, serialised once per set (a bounded
+    cache: a mailbox's keywords rarely change)."""
+    key = (keywords, readonly)
+    got = _FLAG_LINES.get(key)
+    if got is None:
+        flags = (*SYSTEM_FLAGS, *keywords)
+        perm = r.ok(None, "Read-only mailbox.", r.code_permanentflags(())) if readonly else \
+            r.ok(None, "Flags permitted.", r.code_permanentflags((*flags, "\\*")))
+        got = r.Encoded(r.FlagsResponse(flags).to_bytes() + perm.to_bytes())
+        if len(_FLAG_LINES) >= 256:
+            _FLAG_LINES.clear()
+        _FLAG_LINES[key] = got
+    return got
+
+
 class SelectedMailbox:
     def __init__(self, name: str, readonly: bool, state: MailboxState, recent: Iterable[int] = ()) -> None:
         self.name = name
@@ -92,26 +111,20 @@ class SelectedMailbox:
     # ------------------------------------------------------------------ views and updates
     def select_responses(self) -> list[r.Response]:
         """In Dovecot's order and words: FLAGS, PERMANENTFLAGS, EXISTS, RECENT, UNSEEN, UIDVALIDITY, UIDNEXT, and
-        HIGHESTMODSEQ, which a server keeping mod-sequences sends at every SELECT (RFC 7162 3.1.2.1), or NOMODSEQ."""
+        HIGHESTMODSEQ, which a server keeping mod-sequences sends at every SELECT (RFC 7162 3.1.2.1), or NOMODSEQ.
+        The lines around EXISTS and RECENT go pre-serialised (``_flag_lines``, one bytes format): a warm SELECT is
+        mostly this Python."""
         st = self.state
         self.keywords.add("$MDNSent")
-        flags = (*SYSTEM_FLAGS, *sorted(self.keywords))
         unseen = self.first_unseen  # at selection, which is when this is asked
-        out: list[r.Response] = [r.FlagsResponse(flags)]
-        if self.readonly:
-            out.append(r.ok(None, "Read-only mailbox.", r.code_permanentflags(())))
-        else:
-            out.append(r.ok(None, "Flags permitted.", r.code_permanentflags((*flags, "\\*"))))
-        out += [r.exists(len(self.uids)), r.recent(len(self.recent))]
+        modseq = (b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % st.highestmodseq if st.highestmodseq
+                  else b"* OK [NOMODSEQ] No permanent modsequences\r\n")
+        tail = b"* OK [UIDVALIDITY %d] UIDs valid\r\n* OK [UIDNEXT %d] Predicted next UID\r\n%s" % (
+            st.uidvalidity, st.uidnext, modseq)
         if unseen is not None:
-            out.append(r.ok(None, "First unseen.", r.ResponseCode("UNSEEN", str(unseen))))
-        out.append(r.ok(None, "UIDs valid", r.ResponseCode("UIDVALIDITY", str(st.uidvalidity))))
-        out.append(r.ok(None, "Predicted next UID", r.ResponseCode("UIDNEXT", str(st.uidnext))))
-        if st.highestmodseq:
-            out.append(r.ok(None, "Highest", r.ResponseCode("HIGHESTMODSEQ", str(st.highestmodseq))))
-        else:
-            out.append(r.ok(None, "No permanent modsequences", r.ResponseCode("NOMODSEQ")))
-        return out
+            tail = b"* OK [UNSEEN %d] First unseen.\r\n" % unseen + tail
+        return [_flag_lines(tuple(sorted(self.keywords)), self.readonly), r.exists(len(self.uids)),
+                r.recent(len(self.recent)), r.Encoded(tail)]
 
     def flag_items(self, uid: int, flags: frozenset[str], modseq: int) -> list[tuple[str, r.Value]]:
         """A change of flags as reported: ``UID u FLAGS (..)``, with CONDSTORE ``MODSEQ (m) FLAGS (..)`` and with

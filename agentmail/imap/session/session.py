@@ -41,6 +41,7 @@ PRE_AUTH_CAPABILITIES = (*CAPABILITIES, "AUTH=PLAIN")
 STATUS_ORDER = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE")
 ENABLEABLE = (CONDSTORE, QRESYNC)  # RFC 5161 ENABLE: RFC 7162's two
 SERVER_ID = (("name", "agentmail"), ("vendor", "agentmail"))
+CLOSED = r.Encoded(r.ok(None, "Previous mailbox closed.", r.ResponseCode("CLOSED")).to_bytes())
 
 
 def _list_name(name: str) -> str | None:
@@ -283,7 +284,7 @@ class Session:
 
     def _cmd_select(self, cmd: c.Select) -> Iterator[r.Response]:
         if self.selected is not None:  # RFC 7162 3.2.11: said whenever a selected mailbox is closed this way
-            yield r.ok(None, "Previous mailbox closed.", r.ResponseCode("CLOSED"))
+            yield CLOSED
         self.selected = None
         self.state = "authenticated"
         if cmd.qresync is not None and QRESYNC not in self.enabled:
