@@ -10,18 +10,16 @@ from . import commands as c
 from .errors import ImapBad
 from .events import ParseError
 from .fetchatt import parse_fetch_atts
-from .lexer import Reader
+from .lexer import _TAG, Reader
 from .searchkeys import parse_keys, parse_search
 from .seqset import SEQSET_CHARS, SequenceSet
-from .wire import is_astring_char
 
 
 def tag_of(line: bytes) -> str | None:
     """The tag at the start of a command line, if it is a valid tag followed by a space
     (RFC 3501 9: tag = 1*<any ASTRING-CHAR except "+">)."""
-    end = 0
-    while end < len(line) and is_astring_char(line[end]) and line[end] != 0x2B:
-        end += 1
+    m = _TAG.match(line)
+    end = m.end() if m is not None else 0
     if end == 0 or line[end : end + 1] != b" ":
         return None
     return line[:end].decode("ascii")
@@ -37,7 +35,7 @@ def parse_command(data: bytes) -> c.Command | ParseError:
     try:
         if tag is None:
             raise ImapBad("Missing or invalid tag" if data.strip() else "Empty command line")
-        if b"\x00" in _outside_literals(data):
+        if b"\x00" in data and b"\x00" in _outside_literals(data):
             raise ImapBad("NUL byte in command")
         r = Reader(data)
         r.pos = len(tag)
