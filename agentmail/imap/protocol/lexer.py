@@ -32,6 +32,8 @@ _ASTRING = _run_of(is_astring_char)
 _LIST_MAILBOX = _run_of(lambda b: is_atom_char(b) or b in b"%*]")
 _DATE_WORD = _run_of(lambda b: b not in b' ")')
 _UNTIL: dict[str, re.Pattern[bytes]] = {}
+# a well-formed list of atoms in one match (STATUS items, FETCH macros); anything else takes the token-by-token path
+_ATOM_LIST = re.compile(rb"\((%s+(?: %s+)*)?\)" % ((_ATOM.pattern[:-1],) * 2))
 
 
 class Reader:
@@ -211,6 +213,9 @@ class Reader:
     # -------------------------------------------------------------- lists
     def paren_list(self, item: str = "atom") -> list[str]:
         """``(a b c)`` of atoms (flags: a leading backslash is allowed) or astrings."""
+        if item == "atom" and (m := _ATOM_LIST.match(self.data, self.pos)) is not None:
+            self.pos = m.end()
+            return m.group(1).decode("ascii").split(" ") if m.group(1) else []
         self.expect("(")
         out: list[str] = []
         while self.peek() != ")":

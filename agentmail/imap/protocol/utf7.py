@@ -18,7 +18,14 @@ class Utf7Error(ValueError):
     pass
 
 
+def _itself(name: str) -> bool:
+    """Printable US-ASCII without "&": the same in both forms ("INBOX", at every SELECT and STATUS)."""
+    return "&" not in name and name.isascii() and name.isprintable()
+
+
 def encode(name: str) -> str:
+    if _itself(name):
+        return name
     out: list[str] = []
     buf: list[str] = []
 
@@ -40,6 +47,8 @@ def encode(name: str) -> str:
 
 def decode(name: str) -> str:
     """Raise Utf7Error on anything RFC 3501 5.1.3 does not allow (Dovecot refuses those too)."""
+    if _itself(name):
+        return name
     out: list[str] = []
     i = 0
     n = len(name)

@@ -15,8 +15,6 @@ _STAR, _PERCENT = "*", "%"
 
 def decode_mailbox(name: str) -> str:
     """A mailbox name as the client sent it (modified UTF-7) decoded; NO [CANNOT] when it is not valid."""
-    if "&" not in name and name.isascii() and name.isprintable():
-        return name  # printable ASCII without "&" is itself (RFC 3501 5.1.3): "INBOX" at every SELECT and STATUS
     try:
         return utf7.decode(name)
     except utf7.Utf7Error as err:
