@@ -217,6 +217,23 @@ def test_an_idle_unauthenticated_connection_is_closed(store: Store) -> None:
         srv.stop()
 
 
+def test_autologout_after_login_is_shorter_than_the_greeting_wait(store: Store) -> None:
+    """The autologout clock is one timer per connection: armed for the long wait before login, it must still fire at a
+    shorter limit after it, and a command in time moves the deadline on rather than closing the connection."""
+    srv = ThreadServer(store.cfg, preauth_timeout=10 * DEADLINE, autologout=1.0)  # the first timer: past DEADLINE
+    try:
+        conn = login(srv.port, "bob", store.passwords["bob"])
+        assert b"s OK" in conn.cmd("s", "SELECT INBOX")
+        assert b"n OK" in conn.cmd("n", "NOOP")  # answered, not logged out: each command starts the clock again
+        data = conn.buf
+        while chunk := conn.sock.recv(4096):  # b"" once the server closes it; the socket timeout fails the test
+            data += chunk
+        assert data == b"* BYE Autologout; idle for too long\r\n"
+        conn.close()
+    finally:
+        srv.stop()
+
+
 def test_lines_and_literals_before_login_are_small(live: Live) -> None:
     conn = Raw(live.port)
     conn.sock.sendall(b"a LOGIN {100000}\r\n")
