@@ -122,12 +122,19 @@ class Response:
 _CONTROLS = {c: " " for c in (*range(0x20), 0x7F)}
 
 
-@functools.lru_cache(maxsize=512)
-def _text(text: str) -> bytes:
+def _encode_text(text: str) -> bytes:
     # resp-text may not hold CR/LF or NUL (RFC 3501 9: text = 1*TEXT-CHAR); a client's undecodable
-    # bytes (surrogate escapes) are shown, never allowed to fail the encoding. Cached: most texts are
-    # the same few constants ("NOOP completed"), encoded once instead of at every reply
+    # bytes (surrogate escapes) are shown, never allowed to fail the encoding
     return text.translate(_CONTROLS).encode("utf-8", "backslashreplace")
+
+
+_short_text = functools.lru_cache(maxsize=512)(_encode_text)
+SHORT_TEXT = 80  # longer texts (an error quoting what a client sent) are not kept: a cache of 512 can't grow big
+
+
+def _text(text: str) -> bytes:
+    """Most texts are the same few constants ("NOOP completed"): encoded once, not at every reply."""
+    return _short_text(text) if len(text) <= SHORT_TEXT else _encode_text(text)
 
 
 @dataclass(frozen=True)

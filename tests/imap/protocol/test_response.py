@@ -119,3 +119,21 @@ def test_errors_carry_their_reply() -> None:
     )
     assert ImapBad("Unknown command").response(None).to_bytes() == b"* BAD Unknown command\r\n"
     assert ImapBye("Too big", "LIMIT").response("ignored").to_bytes() == b"* BYE [LIMIT] Too big\r\n"
+
+
+def test_status_texts_are_encoded_the_same_whether_kept_or_not() -> None:
+    """Short resp-texts are cached once encoded; a long one (an error quoting 60 KiB a client sent) is encoded every
+    time and never kept, so the cache cannot be filled with big strings; both get CR/LF/NUL blanked."""
+    short = "Bad\r\nthing\x00 \udcff"  # a client's undecodable byte comes as a surrogate escape
+    assert r.bad("a", short).to_bytes() == b"a BAD Bad  thing  \\udcff\r\n"
+    assert r.bad("a", short).to_bytes() == b"a BAD Bad  thing  \\udcff\r\n"  # from the cache: the same
+    kept = r._short_text.cache_info().currsize
+    long = "x\r\n" * 20_000
+    assert r.bad("b", long, r.ResponseCode("CANNOT")).to_bytes() == b"b BAD [CANNOT] " + b"x  " * 20_000 + b"\r\n"
+    assert r._short_text.cache_info().currsize == kept
+    assert r.ok(None, "", r.ResponseCode("CLOSED")).to_bytes() == b"* OK [CLOSED]\r\n"
+    assert r.no("c", "").to_bytes() == b"c NO No\r\n"
+
+
+def test_encoded_lines_are_written_as_they_are() -> None:
+    assert r.Encoded(b"* 3 EXISTS\r\n* 0 RECENT\r\n").to_bytes() == b"* 3 EXISTS\r\n* 0 RECENT\r\n"
