@@ -216,7 +216,11 @@ class MailServer(Server):
         """`admin add`, then wait until Dovecot takes the new password: it looks at its passwd file at most once a
         second, so an account used within the second of a login before it may not be there yet."""
         path = super().add(name, kind)
-        password = path.read_text().strip()
+        self.known(name, path.read_text().strip())
+        return path
+
+    def known(self, name: str, password: str) -> None:
+        """Wait until Dovecot takes `name`'s password (and so knows the user for LMTP delivery too)."""
 
         def works() -> bool:
             import imaplib
@@ -228,7 +232,6 @@ class MailServer(Server):
             return True
 
         until(works, f"Dovecot to accept {name}'s new password", interval=0.2)
-        return path
 
 
     def logs(self) -> str:

@@ -47,6 +47,9 @@ def test_fetchmail_idle_receives_a_postcard(served: Served, tmp_path: Path) -> N
         # it came through the IDLE wake-up: the server pushed EXISTS, fetchmail answered DONE and fetched
         after_idle = log_text().split("+ idling", 1)[1]
         assert "IMAP< * 2 EXISTS\nfetchmail: IMAP> DONE\n" in after_idle, after_idle
+        # fetchmail stores \Seen after its MDA took the message (the mbox can show it first): wait for that
+        wait_for(lambda: served.files("bob").get(base) == "S", 30,
+                 "fetchmail to mark the pushed postcard \\Seen\n" + log.read_text(errors="replace"))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
