@@ -30,6 +30,17 @@ CHUNK = 512  # messages per chunk of the ordered lists (a change copies one chun
 LOG_MAX = 65_536  # changes remembered for diffs; an older snapshot is diffed by walking every message
 
 
+
+def find(firsts: list[int], chunks: list[list[int]], uid: int) -> tuple[int, int]:
+    """(chunk, position) of ``uid`` in UID chunks whose first UIDs are ``firsts``; (-1, -1) when absent."""
+    k = bisect_right(firsts, uid) - 1
+    if k >= 0:
+        chunk = chunks[k]
+        j = bisect_left(chunk, uid)
+        if j < len(chunk) and chunk[j] == uid:
+            return k, j
+    return -1, -1
+
 class Entry:
     __slots__ = ("uid", "base", "sub", "info", "size", "mtime", "env", "modseq")
 
@@ -101,14 +112,7 @@ class Ordered:
         return chunk
 
     def _find(self, uid: int) -> tuple[int, int]:
-        """(chunk, position) of ``uid``; (-1, -1) when absent."""
-        k = bisect_right(self.firsts, uid) - 1
-        if k >= 0:
-            chunk = self.uc[k]
-            j = bisect_left(chunk, uid)
-            if j < len(chunk) and chunk[j] == uid:
-                return k, j
-        return -1, -1
+        return find(self.firsts, self.uc, uid)
 
     def flags_of(self, uid: int) -> frozenset[str] | None:
         k, j = self._find(uid)
@@ -293,13 +297,7 @@ class MessageList(Sequence[MessageInfo]):
         return self._cache.log.between(older.serial, self.serial)
 
     def _find(self, uid: int) -> tuple[int, int]:
-        k = bisect_right(self._firsts, uid) - 1
-        if k >= 0:
-            chunk = self._uc[k]
-            j = bisect_left(chunk, uid)
-            if j < len(chunk) and chunk[j] == uid:
-                return k, j
-        return -1, -1
+        return find(self._firsts, self._uc, uid)
 
     def flags_of(self, uid: int) -> frozenset[str] | None:
         k, j = self._find(uid)
