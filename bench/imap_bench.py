@@ -40,7 +40,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -127,43 +126,7 @@ def password_of(home: Path, name: str) -> str:
 
 # ---------------------------------------------------------------- raw IMAP
 
-class Conn:
-    """One IMAP connection over a raw socket; reads each reply up to its tagged line without parsing it."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.n = 0
-        buf = b""
-        while not buf.endswith(b"\r\n"):
-            buf += self.sock.recv(4096)
-        assert buf.startswith(b"* OK"), buf
-
-    def cmd(self, text: str) -> bytes:
-        self.n += 1
-        tag = b"t%d " % self.n
-        self.sock.sendall(tag + text.encode() + b"\r\n")
-        buf = bytearray()
-        recv = self.sock.recv
-        while True:
-            chunk = recv(1 << 20)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            buf += chunk
-            if buf.endswith(b"\r\n"):
-                eol = buf.rfind(b"\r\n", 0, len(buf) - 2)
-                start = 0 if eol < 0 else eol + 2  # the last line
-                if buf.startswith(tag, start):
-                    if not buf.startswith(b"OK", start + len(tag)):
-                        raise RuntimeError(f"{text!r}: {bytes(buf[start:])!r}")
-                    return bytes(buf[:start])
-
-    def close(self) -> None:
-        try:
-            self.cmd("LOGOUT")
-        except (OSError, RuntimeError):
-            pass
-        self.sock.close()
+Conn = phases.Conn  # one raw-socket IMAP connection for every IMAP bench (imap_phases.py)
 
 
 def login_select(port: int, user: str, password: str) -> tuple[float, Conn]:

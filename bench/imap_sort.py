@@ -23,7 +23,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
 
+from bench.imap_phases import Conn  # noqa: E402
 from tests.support.dovecot import Dovecot, unavailable  # noqa: E402
 from tests.support.servers import Serve  # noqa: E402
 from tests.support.store import Store  # noqa: E402
@@ -91,41 +91,6 @@ def password(home: Path, name: str) -> str:
     from agentmail import config
     from agentmail.store import passwd
     return passwd.password_for(config.load(str(home)), name)
-
-
-class Conn:
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.n = 0
-        buf = b""
-        while not buf.endswith(b"\r\n"):
-            buf += self.sock.recv(4096)
-
-    def cmd(self, text: str) -> bytes:
-        self.n += 1
-        tag = b"t%d " % self.n
-        self.sock.sendall(tag + text.encode() + b"\r\n")
-        buf = bytearray()
-        while True:
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise ConnectionError("closed")
-            buf += chunk
-            if buf.endswith(b"\r\n"):
-                eol = buf.rfind(b"\r\n", 0, len(buf) - 2)
-                start = 0 if eol < 0 else eol + 2
-                if buf.startswith(tag, start):
-                    if not buf.startswith(b"OK", start + len(tag)):
-                        raise RuntimeError(f"{text!r}: {bytes(buf[start:])!r}")
-                    return bytes(buf[:start])
-
-    def close(self) -> None:
-        try:
-            self.cmd("LOGOUT")
-        except (OSError, RuntimeError):
-            pass
-        self.sock.close()
 
 
 def session(port: int, user: str, pw: str) -> Conn:
