@@ -15,8 +15,9 @@ from agentmail import config
 from agentmail.remote import settings as remote_settings
 from agentmail.remote.connect import close_imap, open_imap
 from agentmail.remote.mirror import Mirror
+from agentmail.remote.settings import Settings
 from tests.support.dovecot import Dovecot, need_dovecot
-from tests.support.remotehome import Machines
+from tests.support.remotehome import Machine, Machines
 from tests.support.servers import Serve
 from tests.support.store import Store, make_store
 from tests.support.wait import until
@@ -42,18 +43,23 @@ def give(dovecot: Dovecot) -> None:
         subprocess.run(["chown", "-R", "vmail:vmail", str(dovecot.home)], check=True)
 
 
+def bare_mirror(alice: Machine) -> tuple[Mirror, Settings, list[str]]:
+    """The mirror of alice's home, its sync process stopped so the test's passes are the only ones; and its log."""
+    alice.stop_sync()
+    cfg = config.load(str(alice.home))
+    settings = remote_settings.load(cfg)
+    assert settings is not None
+    said: list[str] = []
+    return Mirror(cfg, settings, said.append, set), settings, said
+
+
 def test_a_pass_after_one_that_left_inbox_selected_sees_the_new_mail(store: tuple[Store, Dovecot, Serve],
                                                                       machine: Machines) -> None:
     server, dovecot, serve = store
     alice = machine("alice")
     alice.connect(f"imap://127.0.0.1:{dovecot.port}", f"smtp://127.0.0.1:{serve.smtp_port}",
                   server.passwords["alice"]).ok()
-    alice.stop_sync()  # the passes below are the only ones
-    cfg = config.load(str(alice.home))
-    settings = remote_settings.load(cfg)
-    assert settings is not None
-    said: list[str] = []
-    mirror = Mirror(cfg, settings, said.append, set)
+    mirror, settings, said = bare_mirror(alice)
     imap = open_imap(settings)
     try:
         server.send("bob", "alice", "the first")
@@ -104,13 +110,8 @@ def test_a_home_moved_from_agentmail_serve_to_dovecot_on_the_same_tree_still_see
         alice = machine("alice")
         alice.connect(f"imap://127.0.0.1:{serve.imap_port}", f"smtp://127.0.0.1:{serve.smtp_port}",
                       server.passwords["alice"]).ok()
-        alice.stop_sync()
+        mirror, settings, _ = bare_mirror(alice)
         server.send("bob", "alice", "flag me")
-        cfg = config.load(str(alice.home))
-        settings = remote_settings.load(cfg)
-        assert settings is not None
-        said: list[str] = []
-        mirror = Mirror(cfg, settings, said.append, set)
         imap = open_imap(settings)
         try:
             mirror.sync(imap, ("INBOX",))
