@@ -38,13 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from agentmail.imap.connection import CHUNK, MAX_LINE, SLICE
 from agentmail.imap.maildir.backend import MaildirBackend
 from agentmail.imap.protocol import commands as c
 from agentmail.imap.protocol import response as r
 from agentmail.imap.protocol.errors import ImapError
 from agentmail.imap.protocol.events import NeedContinuation, ParseError, RawLine
 from agentmail.imap.protocol.parser import CommandParser
-from agentmail.imap.server import CHUNK, MAX_LINE, SLICE
 from agentmail.imap.session.session import Session
 from tests.fuzz.imapgen import ImapGen
 from tests.fuzz.world import OWNER, SECRET, Location, World
@@ -228,13 +228,13 @@ class ImapFuzzer:
         self._context.append(data)
 
     def _run(self, conn: Conn, event: object) -> tuple[list[r.Response], float, float]:
-        """All replies to one event (without the session's pauses), pulled in pieces as server.take does; the
+        """All replies to one event (without the session's pauses), pulled in pieces as connection.take does; the
         longest piece's time and the whole time."""
         stream: Iterator[r.Response] = conn.session.stream(event)  # type: ignore[arg-type]
         replies: list[r.Response] = []
         longest = 0.0
 
-        def piece() -> bool:  # what server.take does: CHUNK bytes or SLICE seconds, whichever comes first
+        def piece() -> bool:  # what connection.take does: CHUNK bytes or SLICE seconds, whichever comes first
             size = 0
             deadline = time.monotonic() + SLICE
             for resp in stream:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agentmail.imap.connection import cheap
 from agentmail.imap.maildir.backend import MaildirBackend
 from agentmail.imap.maildir.headcache import FIRST_READ, read_header
 from agentmail.imap.message.address import parse_address_list
@@ -18,7 +19,6 @@ from agentmail.imap.protocol import commands as c
 from agentmail.imap.protocol.errors import ImapNo
 from agentmail.imap.protocol.response import Human, encode_value
 from agentmail.imap.protocol.seqset import SequenceSet
-from agentmail.imap.server import cheap
 from agentmail.imap.session.selected import internaldate
 from tests.imap.server.conftest import Live
 from tests.support.store import Store

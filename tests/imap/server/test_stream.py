@@ -1,4 +1,4 @@
-"""A whole-mailbox FETCH is written in chunks as it is built (server.CHUNK made tiny here): every
+"""A whole-mailbox FETCH is written in chunks as it is built (connection.CHUNK made tiny here): every
 response arrives, in order, before the tagged reply and before the next pipelined command's."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from agentmail.imap import server
+from agentmail.imap import connection
 from agentmail.store import uidlist
 from agentmail.store.maildir import Maildir
 from tests.imap.server.conftest import Live
@@ -36,7 +36,7 @@ def read_until(sock: socket.socket, marker: bytes) -> bytes:
 
 
 def test_whole_mailbox_fetch_in_small_chunks(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "CHUNK", 256)
+    monkeypatch.setattr(connection, "CHUNK", 256)
     fill(live)
     sock = socket.create_connection(("127.0.0.1", live.port), timeout=30)
     read_until(sock, b"\r\n")
@@ -55,7 +55,7 @@ def test_whole_mailbox_fetch_in_small_chunks(live: Live, monkeypatch: pytest.Mon
 
 
 def test_a_client_leaving_mid_stream_leaves_the_others_served(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "CHUNK", 256)
+    monkeypatch.setattr(connection, "CHUNK", 256)
     fill(live, 2000)
     live.client("bob").select_folder("INBOX", readonly=True)  # the folder's metadata written (agentmail-modseq)
     before = live.store.snapshot()

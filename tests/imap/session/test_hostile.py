@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentmail.imap.connection import take
 from agentmail.imap.message.search import SearchMessage, compile_key
 from agentmail.imap.protocol import commands as c
 from agentmail.imap.protocol import utf7
@@ -20,7 +21,6 @@ from agentmail.imap.protocol.grammar import parse_command
 from agentmail.imap.protocol.parser import CommandParser
 from agentmail.imap.protocol.searchkeys import MAX_KEYS, SSeq
 from agentmail.imap.protocol.seqset import SequenceSet
-from agentmail.imap.server import take
 from agentmail.imap.session.backend import MailboxInfo, MailboxState
 from agentmail.imap.session.listing import list_attributes, parents, with_parents
 from agentmail.imap.session.selected import BATCH

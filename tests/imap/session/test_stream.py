@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from agentmail.imap.connection import take
 from agentmail.imap.protocol import response as r
 from agentmail.imap.protocol.parser import CommandParser
-from agentmail.imap.server import take
 from agentmail.imap.session.backend import MailboxState, MessageInfo
 from agentmail.imap.session.selected import SelectedMailbox
 from agentmail.imap.session.session import Session
