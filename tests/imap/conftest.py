@@ -101,6 +101,11 @@ class MemoryBackend:
         box.messages[uid] = (data, flags, when)
         return box.bump(uid)
 
+    def store_flags(self, account: str, mailbox: str,
+                    changes: Sequence[tuple[int, frozenset[str]]]) -> dict[int, int | None]:
+        messages = self._box(account, mailbox).messages
+        return {uid: self.set_flags(account, mailbox, uid, flags) for uid, flags in changes if uid in messages}
+
     def append(self, account: str, mailbox: str, message: bytes, flags: frozenset[str],
                date: dt.datetime | None) -> int:
         uid = self.deliver(account, mailbox, message, sorted(flags))

@@ -302,21 +302,40 @@ class MaildirBackend:
         return envelope
 
     def set_flags(self, account: str, mailbox: str, uid: int, flags: frozenset[str]) -> int | None:
+        done = self.store_flags(account, mailbox, [(uid, flags)])
+        if uid not in done:
+            raise ImapNo("Message was expunged", EXPUNGED)
+        return done[uid]
+
+    def store_flags(self, account: str, mailbox: str,
+                    changes: Sequence[tuple[int, frozenset[str]]]) -> dict[int, int | None]:
         place = self.ns.writable(account, mailbox)
         cache = self._cache(place.path)
         box = Maildir(place.path)
-        for fresh in (False, True):
-            entry = self._entry(cache, uid, fresh)
-            info = cache.letters(flags, entry.info or "")
-            with cache.own(entry.sub, "cur"):
-                try:
-                    name = box.set_flags(entry.sub, entry.filename, info)
-                except AgentmailError:
-                    continue
-                cache.moved_by_us(uid, name)
-            moved = cache.by_uid.get(uid)
-            return moved.modseq if moved is not None else None  # the change's mod-sequence (modseq.py)
-        raise ImapNo("Message was expunged", EXPUNGED)
+        done: dict[int, int | None] = {}
+        known = (cache.by_uid.get(uid) for uid, _ in changes)
+        subs = {"cur"} | {entry.sub for entry in known if entry is not None}
+        # one logged change for the batch, as the CLI's own flag changes are: `agentmail inbox` follows the renames
+        # instead of listing cur/ again (changelog.py)
+        with cache.own(*sorted(subs)), Change(box, log_for(box)) as change:
+            for uid, flags in changes:
+                for fresh in (False, True):
+                    try:
+                        entry = self._entry(cache, uid, fresh)
+                    except ImapNo:
+                        break  # expunged: left out
+                    info = cache.letters(flags, entry.info or "")
+                    try:
+                        name = box.set_flags(entry.sub, entry.filename, info)
+                    except AgentmailError:
+                        continue  # renamed by someone else meanwhile: look again
+                    change.remove(entry.sub, entry.filename)
+                    change.add("cur", name)
+                    cache.moved_by_us(uid, name)
+                    moved = cache.by_uid.get(uid)
+                    done[uid] = moved.modseq if moved is not None else None  # the change's mod-sequence (modseq.py)
+                    break
+        return done
 
     def append(self, account: str, mailbox: str, message: bytes, flags: frozenset[str],
                date: dt.datetime | None) -> int | None:

@@ -85,6 +85,12 @@ class Backend(Protocol):
     def set_flags(self, account: str, mailbox: str, uid: int, flags: frozenset[str]) -> int | None:
         """Replace the flags of one message (keywords included); its new mod-sequence when the backend keeps them."""
 
+    def store_flags(self, account: str, mailbox: str,
+                    changes: Sequence[tuple[int, frozenset[str]]]) -> dict[int, int | None]:
+        """``set_flags`` for a batch of messages (STORE takes them ``selected.BATCH`` at a time, so a store can
+        record the batch as one change); UID -> its new mod-sequence (None: not kept), without the messages
+        expunged meanwhile."""
+
     def append(self, account: str, mailbox: str, message: bytes, flags: frozenset[str],
                date: dt.datetime | None) -> int | None:
         """Store a message (CRLF as received) and return its UID (None: stored, but its UID is not known yet)."""

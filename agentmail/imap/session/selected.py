@@ -376,6 +376,7 @@ class SelectedMailbox:
         given = frozenset(_canonical(f) for f in cmd.flags)
         done: list[tuple[int, int, frozenset[str], int]] = []  # every change is made before any reply
         modified: list[int] = []  # RFC 7162 3.1.3: changed since UNCHANGEDSINCE, left alone
+        batch: list[tuple[int, int, frozenset[str], int]] = []  # (seq, uid, flags, modseq) to change in one go
         for seq, uid in self._targets(cmd.sequence, cmd.uid):
             info = infos.get(uid)
             if info is None:
@@ -389,23 +390,17 @@ class SelectedMailbox:
                 flags = info.flags - given
             else:
                 flags = given
-            modseq = info.modseq
             if flags != info.flags:
-                try:
-                    modseq = session.backend.set_flags(account, self.name, uid, flags) or modseq
-                    self.own_modseq = max(self.own_modseq, modseq)
-                except ImapNo as err:
-                    if err.code is None or err.code.name != EXPUNGED:
-                        raise
-                    continue  # expunged by another client meanwhile (e.g. between two pauses): skipped
-                yield r.PAUSE  # a rename each: 10,000 of them take a while, let others in between
-            elif self.condstore:
-                continue  # nothing changed: no FETCH and no new mod-sequence (as Dovecot)
-            if flags is not self.flags[seq - 1]:
-                self._mine()[1][seq - 1] = flags
-            self.keywords.update(f for f in flags if not f.startswith("\\"))
-            if not cmd.silent or self.condstore:
-                done.append((seq, uid, flags, modseq))
+                batch.append((seq, uid, flags, info.modseq))
+                if len(batch) >= BATCH:
+                    self._store_batch(batch, done, session, account, cmd.silent)
+                    batch = []
+                    yield r.PAUSE  # 64 renames at a time: 10,000 of them take a while, let others in between
+                continue
+            if not self.condstore:  # nothing changed: no FETCH and no new mod-sequence with CONDSTORE (as Dovecot)
+                self._stored(seq, uid, flags, info.modseq, done, cmd.silent)
+        self._store_batch(batch, done, session, account, cmd.silent)
+        done.sort()
         for seq, uid, flags, modseq in done:
             items: list[tuple[str, r.Value]] = [("UID", uid)] if cmd.uid or (self.condstore and self.qresync) else []
             if self.condstore:  # Dovecot's order: UID MODSEQ FLAGS; .SILENT still tells the new MODSEQ
@@ -419,6 +414,28 @@ class SelectedMailbox:
                        r.ResponseCode("MODIFIED", r.sequence_set(sorted(modified)).decode()))
         else:
             yield r.ok(cmd.tag, f"{'UID ' if cmd.uid else ''}STORE completed")
+
+    def _store_batch(self, batch: list[tuple[int, int, frozenset[str], int]], done: list[tuple[int, int,
+                     frozenset[str], int]], session: Session, account: str, silent: bool) -> None:
+        """Change the flags of a batch of messages in one backend call; the ones expunged by another client meanwhile
+        (e.g. between two pauses) are skipped."""
+        if not batch:
+            return
+        got = session.backend.store_flags(account, self.name, [(uid, flags) for _, uid, flags, _ in batch])
+        for seq, uid, flags, modseq in batch:
+            if uid not in got:
+                continue
+            modseq = got[uid] or modseq
+            self.own_modseq = max(self.own_modseq, modseq)
+            self._stored(seq, uid, flags, modseq, done, silent)
+
+    def _stored(self, seq: int, uid: int, flags: frozenset[str], modseq: int,
+                done: list[tuple[int, int, frozenset[str], int]], silent: bool) -> None:
+        if flags is not self.flags[seq - 1]:
+            self._mine()[1][seq - 1] = flags
+        self.keywords.update(f for f in flags if not f.startswith("\\"))
+        if not silent or self.condstore:
+            done.append((seq, uid, flags, modseq))
 
     def infos(self, session: Session) -> Mapping[int, MessageInfo]:
         """The mailbox's messages by UID, as they are now."""

@@ -249,3 +249,48 @@ def test_a_line_naming_a_path_through_a_link_is_listed_and_nothing_outside_is_se
     assert not any(b"somebody else's mail" in v[b"BODY[]"] for v in bodies.values())
     (line,) = [text for text in log(live).read_text().splitlines() if "/secret" in text]
     assert changelog.parse_line(line + "\n") is None
+
+
+def test_a_store_is_logged_for_the_cli(live: Live) -> None:
+    """A flag changed over IMAP (STORE, or a FETCH of BODY[] setting \\Seen) is a logged rename: `agentmail inbox`
+    follows it without listing cur/ (no marker-only line after ours) and no longer shows the postcard unread."""
+    box = live.store.box("bob")
+    fill(box, BIG)
+    names = [live.store.send("alice", "bob", f"fresh {n}") for n in range(3)]
+    c = live.client("bob")
+    c.select_folder("INBOX")  # new/ -> cur/, logged
+    before = {(i.subdir, i.filename) for i in unread(live.store.cfg, "bob")}  # the unread cache caught up
+    assert {("cur", n + ":2,") for n in names} <= before
+    uids = c.search(["UNSEEN"])[-3:]
+    assert uids == [BIG + 1, BIG + 2, BIG + 3]
+    c.add_flags(uids[:1], [b"\\Seen"])
+    c.fetch(uids[1:2], ["BODY[]"])  # sets \Seen too (RFC 3501 6.4.5)
+    lines = log(live).read_text().splitlines()[-2:]
+    for line, name in zip(lines, names[:2], strict=True):
+        parsed = changelog.parse_line(line)
+        assert parsed is not None
+        assert sorted(parsed[2]) == [("+", "cur", name + ":2,S"), ("-", "cur", name + ":2,")]
+    after = {(i.subdir, i.filename) for i in unread(live.store.cfg, "bob")}
+    assert after == before - {("cur", n + ":2,") for n in names[:2]}
+    assert log(live).read_text().splitlines()[-2:] == lines  # followed: no listing of cur/, so no marker logged
+    assert seen_by(c) == truth(box)
+
+
+def test_a_bulk_store_is_one_line_per_batch(live: Live) -> None:
+    """STORE changes 64 messages per backend call (selected.BATCH): 200 renames are 4 logged lines, followed by the
+    unread cache without a listing."""
+    box = live.store.box("bob")
+    fill(box, BIG)
+    c = live.client("bob")
+    c.select_folder("INBOX")
+    unread(live.store.cfg, "bob")
+    lines = len(log(live).read_text().splitlines())
+    c.add_flags(list(range(1, 201)), [b"\\Flagged"], silent=True)
+    new = log(live).read_text().splitlines()[lines:]
+    assert len(new) == 4
+    renamed = [op for line in new for op in (changelog.parse_line(line) or ({}, {}, []))[2]]
+    assert len(renamed) == 2 * 200
+    assert all("F" in name.rpartition(":2,")[2] for sign, _, name in renamed if sign == "+")
+    unread(live.store.cfg, "bob")
+    assert len(log(live).read_text().splitlines()) == lines + 4  # followed: no marker-only line
+    assert seen_by(c) == truth(box)
