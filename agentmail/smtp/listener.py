@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from typing import TYPE_CHECKING, Any, AnyStr
+from typing import TYPE_CHECKING, Any, AnyStr, cast
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -145,11 +145,17 @@ class AgentSMTP(SMTP):
         self.service.sessions.discard(self)
         super().connection_lost(error)
 
+    def _open_transport(self) -> asyncio.WriteTransport | None:
+        """The transport, while it is open. (Not an isinstance test: uvloop's transports are no asyncio classes.)"""
+        transport = cast("asyncio.WriteTransport | None", self.transport)
+        return transport if transport is not None and not transport.is_closing() else None
+
     def close_for_shutdown(self) -> None:
         self.service.sessions.discard(self)
-        if isinstance(self.transport, asyncio.WriteTransport) and not self.transport.is_closing():
-            self.transport.write(b"421 4.3.2 agentmail is shutting down, try again later\r\n")
-            self.transport.close()
+        transport = self._open_transport()
+        if transport is not None:
+            transport.write(b"421 4.3.2 agentmail is shutting down, try again later\r\n")
+            transport.close()
 
     async def smtp_DATA(self, arg: str) -> None:
         self.in_data = True
@@ -183,14 +189,14 @@ class AgentSMTP(SMTP):
 
     async def smtp_AUTH(self, arg: str) -> None:
         await super().smtp_AUTH(arg)
-        if self.auth_failures >= MAX_AUTH_FAILURES and isinstance(self.transport, asyncio.WriteTransport) \
-                and not self.transport.is_closing():
+        transport = self._open_transport()
+        if self.auth_failures >= MAX_AUTH_FAILURES and transport is not None:
             # the same rule as IMAP (imap/server.py max_failures): the 535 above, then 421 and close (RFC 5321 3.8)
             log.warning("smtp %s: %d failed AUTH attempts, closing", self.session and peer(self.session),
                         self.auth_failures)
             await self.push(f"421 4.7.0 too many failed authentication attempts ({MAX_AUTH_FAILURES}); "
                             "closing connection")
-            self.transport.close()
+            transport.close()
 
     async def _delay_failure(self, result: AuthResult) -> AuthResult:
         if not result.success and not result.handled:  # the credentials were checked and are wrong
