@@ -156,3 +156,32 @@ def test_verbose_trace_masks_auth_secrets(fresh_store: Store) -> None:
     secrets = [password, base64.b64encode(password.encode()).decode(),
                base64.b64encode(f"\0bob\0{password}".encode()).decode()]
     assert not [s for s in secrets if s in log]
+
+
+def test_sigterm_says_goodbye_on_every_open_connection(fresh_store: Store) -> None:
+    """Stopping serve tells an idle SMTP session 421 (RFC 5321 3.8) and a logged-in IMAP client BYE (RFC 3501
+    7.1.5), on the event loop serve really runs (uvloop where installed), before the connections close."""
+    srv = start_server(fresh_store)
+    smtp = socket.create_connection((srv.host, srv.port), timeout=wait.DEADLINE)
+    imap = socket.create_connection((srv.host, srv.imap_port), timeout=wait.DEADLINE)
+    try:
+        assert smtp.recv(4096).startswith(b"220")
+        smtp.sendall(b"EHLO goodbye\r\n")
+        got = b""
+        while not got.endswith(b"\r\n") or b"250 " not in got:
+            got += smtp.recv(4096)
+        imap.recv(4096)  # the greeting
+        imap.sendall(f'a LOGIN bob "{fresh_store.passwords["bob"]}"\r\n'.encode())
+        got = b""
+        while b"a OK" not in got:
+            got += imap.recv(4096)
+        assert srv.stop(signal.SIGTERM) == 0
+        for sock, farewell in ((smtp, b"421 4.3.2 agentmail is shutting down, try again later\r\n"),
+                               (imap, b"* BYE Server shutting down\r\n")):
+            rest = b""
+            while chunk := sock.recv(4096):  # b"" once serve closed it; the socket timeout fails the test
+                rest += chunk
+            assert rest.endswith(farewell), rest
+    finally:
+        smtp.close()
+        imap.close()
