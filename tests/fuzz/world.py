@@ -127,9 +127,11 @@ class World:
     def outside(self, account: str, metadata: bool) -> dict[str, int]:
         """path -> size of every file under the home except `account`'s maildir (what a session of `account`
         must not touch); without `metadata`, UID/keyword/subscription/mod-sequence files are left out (a read-only
-        view may give UIDs and mod-sequences)."""
+        view may give UIDs and mod-sequences). The change logs of `account`'s own folders (`cache/<account>.<folder>
+        .log`, store/changelog.py) are its to write: its flag changes and new/ -> cur/ moves are logged there."""
         skip = ("dovecot-uidlist", "dovecot-keywords", "subscriptions", "dovecot-uidlist.lock", "agentmail-modseq")
         own = os.path.join(self.box(account), "")
+        logs = os.path.join(self.home, "cache")
         out: dict[str, int] = {}
         for root, dirs, files in os.walk(self.home):
             if (root + os.sep).startswith(own):
@@ -137,6 +139,8 @@ class World:
                 continue
             for f in files:
                 if f.startswith("serve-") or (not metadata and f in skip):
+                    continue
+                if root == logs and f.startswith(f"{account}.") and f.endswith(".log"):
                     continue
                 p = os.path.join(root, f)
                 out[p] = os.lstat(p).st_size

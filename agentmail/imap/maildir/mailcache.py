@@ -43,6 +43,7 @@ from ...store.maildir import INFO_SEP, Maildir, name_time
 from ...store.msgfile import kind_of, report_odd
 from ..protocol.errors import ImapNo
 from ..session.backend import MailboxState
+from . import gcpause
 from .dirs import DIRTY_NS, Dir, Found, Guard, odd_mailbox
 from .entries import new_entry
 from .flagmap import FLAG_LETTERS, LETTER_FLAGS, FlagMap
@@ -163,7 +164,8 @@ class MailboxCache:
     def refresh(self) -> MailboxState:
         if self.state is None:
             self.dir_key()
-            return self._full()
+            with gcpause.paused():
+                return self._full()
         if time.monotonic_ns() - self._checked < TRUST_NS:  # current() said so a moment ago
             return self._publish()
         list_new, list_cur, read_ul = self._changes()
@@ -185,7 +187,8 @@ class MailboxCache:
                 if uid := self.dirs[sub].names.pop(name, 0):
                     self._gone(sub, name, uid)
         if self._was_reset:  # UIDVALIDITY changed under us: number everything afresh
-            return self._full()
+            with gcpause.paused():
+                return self._full()
         return self._publish()
 
     def _publish(self) -> MailboxState:
