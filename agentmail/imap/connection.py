@@ -153,6 +153,7 @@ class Connection(asyncio.Protocol):
                 return
         except Exception:  # a bug: the command's state is unknown, so the connection ends (the others go on)
             log.exception("IMAP command on the fast path failed")
+            self.session.closed = True  # nothing pipelined after it runs
             if self.transport is not None:
                 self.transport.close()
         self._wake()
@@ -181,6 +182,9 @@ class Connection(asyncio.Protocol):
         """Answer the command just read here, in the transport's callback, if that is safe and cheap; False:
         the task must take over (``_pending`` / ``_started`` hold what it starts with)."""
         session, parser, server = self.session, self.parser, self.server
+        if self._deadline is not None:  # any bytes read start the autologout clock again (the armed timer follows)
+            limit = server.autologout if session.account else server.preauth_timeout
+            self._deadline = self.loop.time() + limit
         if session.idling or self._writing_paused or parser.buffered >= BIG_PARSE:
             return False
         event = parser.next_event()
@@ -198,11 +202,8 @@ class Connection(asyncio.Protocol):
             return False
         if session.wants_line:
             parser.expect_line()
-        if session.closed or parser.buffered:
-            return False  # the task ends the connection, or answers the next pipelined command after a turn
-        limit = server.autologout if session.account else server.preauth_timeout
-        self._deadline = self.loop.time() + limit  # the armed timer moves on to it lazily
-        return True
+        return not (session.closed or parser.buffered)  # else the task ends the connection, or answers the next
+        # pipelined command after a turn for the others
 
     def _current(self, session: Session, event: object) -> bool:
         """A cheap command may run on the loop only if the mailbox it looks at (the selected one, or the one
@@ -309,11 +310,13 @@ class Connection(asyncio.Protocol):
             started, self._started = self._started, None
             event, self._pending = self._pending, None
             if event is None:
-                self._take_held()
                 # the loop serves everyone (SMTP too): a long line or a big literal is framed and parsed on the worker
                 big = parser.buffered >= BIG_PARSE
                 event = await self.server._run(parser.next_event) if big else parser.next_event()
             if event is None:
+                if self._held:  # only now: the parser never holds more than a command and one read beyond it
+                    self._take_held()
+                    continue
                 if not await self._wait():
                     return  # EOF (or autologout): a half-received command is dropped
                 continue
@@ -323,12 +326,12 @@ class Connection(asyncio.Protocol):
         """Answer one command; ``stream``: the fast path sent its first chunk, the rest is to go."""
         session, server = self.session, self.server
         on_loop = False
+        self.busy = True
         if stream is not None:
             data, done = b"", False
         else:
             failures = session.failed_logins
             stream = session.stream(event)
-            self.busy = True
             on_loop = cheap(event) and server.worker_idle() and self._current(session, event)
             if on_loop:
                 data, done = take(stream)  # a round trip to the worker costs more than the command
@@ -396,7 +399,7 @@ class Connection(asyncio.Protocol):
             self._waiter = None
             self._deadline = None
             expired, self._expired = self._expired, False
-        if expired:
+        if expired and self._pending is None and not self._held:  # a command came in the same pass: answered
             await self.send([r.bye("Autologout; idle for too long")])
             return False
         return True
@@ -404,6 +407,8 @@ class Connection(asyncio.Protocol):
     async def _idle(self, deadline: float) -> bool:
         loop = self.loop
         while True:
+            if self._held or self.eof:  # came during the last poll (DONE, or the end): the parser's order is kept
+                return not self.eof or bool(self._held) or self.parser.buffered > 0
             left = deadline - loop.time()
             if left <= 0:
                 await self.send([r.bye("Autologout; idle for too long")])

@@ -237,11 +237,12 @@ class Change:
     ahead unlogged (caches then see a foreign change); when the block raises, nothing is logged for what is not
     recorded (the stamps still tell caches that something changed)."""
 
-    __slots__ = ("box", "path", "fd", "before", "ops")
+    __slots__ = ("box", "path", "fd", "before", "ops", "wait")
 
-    def __init__(self, box: Maildir, path: str | None) -> None:
+    def __init__(self, box: Maildir, path: str | None, wait: float = LOCK_WAIT) -> None:
         self.box = box
         self.path = path
+        self.wait = wait  # seconds to wait for the log's lock before making the change unlogged
         self.fd: int | None = None
         self.before: dict[str, os.stat_result | None] = {}
         self.ops: list[tuple[str, str, str]] = []
@@ -250,7 +251,7 @@ class Change:
         if self.path is None:
             return self
         try:
-            self.fd = open_locked(self.path, exclusive=True)
+            self.fd = open_locked(self.path, exclusive=True, wait=self.wait)
         except LogBusy:
             return self
         self.before = {sub: lstat(os.path.join(self.box.path, sub)) for sub in SUBS}

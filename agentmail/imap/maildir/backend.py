@@ -48,6 +48,9 @@ log = logging.getLogger("agentmail.imap")
 MAX_CACHES = 512
 MAX_PLACES = 4096  # resolved mailbox names kept (folders.Namespace.place is pure: name -> directory)
 EXPUNGED = "EXPUNGEISSUED"  # RFC 5530
+# seconds the shared worker (or the loop, for a cheap STORE) waits for a folder's change log before making its change
+# unlogged: the CLI's caches then list the folder once, where waiting up to changelog.LOCK_WAIT would stall every client
+LOG_WAIT = 0.02
 
 
 def _store_error(exc: AgentmailError) -> ImapNo:
@@ -245,7 +248,7 @@ class MaildirBackend:
             return state, claimed
         box = Maildir(place.path)
         # one logged change for the whole batch: `agentmail inbox` and the other caches follow it (changelog.py)
-        with cache.own("new", "cur"), Change(box, log_for(box)) as change:
+        with cache.own("new", "cur"), Change(box, log_for(box), wait=LOG_WAIT) as change:
             for uid in sorted(cache.new_uids):
                 entry = cache.by_uid[uid]
                 try:
@@ -317,12 +320,14 @@ class MaildirBackend:
         subs = {"cur"} | {entry.sub for entry in known if entry is not None}
         # one logged change for the batch, as the CLI's own flag changes are: `agentmail inbox` follows the renames
         # instead of listing cur/ again (changelog.py)
-        with cache.own(*sorted(subs)), Change(box, log_for(box)) as change:
+        with cache.own(*sorted(subs)), Change(box, log_for(box), wait=LOG_WAIT) as change:
             for uid, flags in changes:
                 for fresh in (False, True):
                     try:
                         entry = self._entry(cache, uid, fresh)
-                    except ImapNo:
+                    except ImapNo as err:
+                        if err.code is None or err.code.name != EXPUNGED:
+                            raise  # the folder went away, or turned odd: the whole STORE fails
                         break  # expunged: left out
                     info = cache.letters(flags, entry.info or "")
                     try:

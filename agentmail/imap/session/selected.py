@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
 from ..message.fetch import apply_partial, message_item
@@ -23,12 +24,12 @@ from ..protocol import commands as c
 from ..protocol import response as r
 from ..protocol.errors import ImapBad, ImapError, ImapNo
 from ..protocol.fetchatt import FetchAtt
-from ..protocol.lexer import MONTHS
 from ..protocol.searchkeys import SAll, SearchKey, has_modseq
 from ..protocol.seqset import SequenceSet
 from . import ordering
 from .backend import MailboxState, MessageInfo
 from .condstore import NONPERMANENT, Highest, changed_after, modseq_item, modseq_of, present_uids, ranges_of, vanished
+from .flagtext import RECENT, RECENT_SET, canonical, copyuid, flag_lines, internaldate
 from .listing import decode_mailbox
 from .views import client_view, destination, diff, uid_flags
 
@@ -48,37 +49,8 @@ class Session(Protocol):
         when that is new to the client."""
 
 
-SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
-RECENT = "\\Recent"
-RECENT_SET = frozenset({RECENT})
 EXPUNGED = "EXPUNGEISSUED"  # RFC 5530: the backend's code for a message gone meanwhile
 BATCH = 64  # messages per backend call in COPY / MOVE / EXPUNGE, the worker free for others in between
-
-
-def internaldate(when: dt.datetime) -> str:
-    """RFC 3501 date-time, e.g. "03-Jun-2024 10:00:00 +0000" (English month, whatever the locale)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return f"{when.day:02d}-{MONTHS[when.month - 1]}-{when.year:04d} {when:%H:%M:%S %z}"
-
-
-_FLAG_LINES: dict[tuple[tuple[str, ...], bool], r.Encoded] = {}
-
-
-def _flag_lines(keywords: tuple[str, ...], readonly: bool) -> r.Encoded:
-    """SELECT's FLAGS and PERMANENTFLAGS lines for a mailbox with these keywords, serialised once per set (a bounded
-    cache: a mailbox's keywords rarely change)."""
-    key = (keywords, readonly)
-    got = _FLAG_LINES.get(key)
-    if got is None:
-        flags = (*SYSTEM_FLAGS, *keywords)
-        perm = r.ok(None, "Read-only mailbox.", r.code_permanentflags(())) if readonly else \
-            r.ok(None, "Flags permitted.", r.code_permanentflags((*flags, "\\*")))
-        got = r.Encoded(r.FlagsResponse(flags).to_bytes() + perm.to_bytes())
-        if len(_FLAG_LINES) >= 256:
-            _FLAG_LINES.clear()
-        _FLAG_LINES[key] = got
-    return got
 
 
 class SelectedMailbox:
@@ -112,8 +84,8 @@ class SelectedMailbox:
     def select_responses(self) -> list[r.Response]:
         """In Dovecot's order and words: FLAGS, PERMANENTFLAGS, EXISTS, RECENT, UNSEEN, UIDVALIDITY, UIDNEXT, and
         HIGHESTMODSEQ, which a server keeping mod-sequences sends at every SELECT (RFC 7162 3.1.2.1), or NOMODSEQ.
-        The lines around EXISTS and RECENT go pre-serialised (``_flag_lines``, one bytes format): a warm SELECT is
-        mostly this Python."""
+        The lines around EXISTS and RECENT go pre-serialised (``flagtext.flag_lines``, one bytes format): a warm
+        SELECT is mostly this Python."""
         st = self.state
         self.keywords.add("$MDNSent")
         unseen = self.first_unseen  # at selection, which is when this is asked
@@ -123,7 +95,7 @@ class SelectedMailbox:
             st.uidvalidity, st.uidnext, modseq)
         if unseen is not None:
             tail = b"* OK [UNSEEN %d] First unseen.\r\n" % unseen + tail
-        return [_flag_lines(tuple(sorted(self.keywords)), self.readonly), r.exists(len(self.uids)),
+        return [flag_lines(tuple(sorted(self.keywords)), self.readonly), r.exists(len(self.uids)),
                 r.recent(len(self.recent)), r.Encoded(tail)]
 
     def flag_items(self, uid: int, flags: frozenset[str], modseq: int) -> list[tuple[str, r.Value]]:
@@ -310,16 +282,42 @@ class SelectedMailbox:
         header_of: Callable[[int], bytes] | None = (
             backend.headers(account, self.name) if plan.header_only else None)  # type: ignore[attr-defined]
         set_seen = not self.readonly and any(a.sets_seen for a in atts)
-        flag_value = self.flag_value
-        for seq, uid in targets:
+        pending = iter(targets)
+        while chunk := list(islice(pending, BATCH)):  # \Seen set for a batch at a time (one logged change)
+            yield from self._fetch_chunk(chunk, infos, set_seen, plan, atts, cmd.uid, session, asks_modseq,
+                                         envelope_of, header_of)
+        yield from self.sync(backend.state(account, self.name), expunges=False)
+        yield from self.done(cmd.tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
+
+    def _mark_seen(self, chunk: list[tuple[int, int]], infos: Mapping[int, MessageInfo], session: Session
+                   ) -> dict[int, int | None]:
+        """RFC 3501 6.4.5: the \\Seen a FETCH of a body sets, for a batch of messages in one backend call (one logged
+        change); UID -> its new mod-sequence. A message expunged meanwhile ends the FETCH with NO [EXPUNGED], as it
+        did one message at a time."""
+        want = [(uid, info.flags | {"\\Seen"}) for _, uid in chunk
+                if (info := infos.get(uid)) is not None and "\\Seen" not in info.flags]
+        if not want:
+            return {}
+        done = session.backend.store_flags(_account(session), self.name, want)
+        if len(done) < len(want):
+            raise ImapNo("Message was expunged", EXPUNGED)
+        return done
+
+    def _fetch_chunk(self, chunk: list[tuple[int, int]], infos: Mapping[int, MessageInfo], set_seen: bool,
+                     plan: FetchPlan, atts: list[FetchAtt], uid_fetch: bool, session: Session, asks_modseq: bool,
+                     envelope_of: Callable[[int], bytes] | None, header_of: Callable[[int], bytes] | None
+                     ) -> Iterator[r.Response]:
+        account, backend, flag_value = _account(session), session.backend, self.flag_value
+        seen = self._mark_seen(chunk, infos, session) if set_seen else {}
+        for seq, uid in chunk:
             info = infos.get(uid)
             if info is None:
                 continue  # expunged by someone else; reported at the next NOOP
             flags = info.flags
             modseq = info.modseq
-            if set_seen and "\\Seen" not in flags:
+            if uid in seen:
                 flags = flags | {"\\Seen"}
-                modseq = backend.set_flags(account, self.name, uid, flags) or modseq
+                modseq = seen[uid] or modseq
                 self.own_modseq = max(self.own_modseq, modseq)
             data = backend.message(account, self.name, uid) if plan.full else None
             root = None
@@ -356,10 +354,8 @@ class SelectedMailbox:
             if flags is not info.flags and self.condstore and modseq != info.modseq and not asks_modseq:
                 # the implicit \Seen's new mod-sequence, in a FETCH of its own as Dovecot sends it
                 self.highest.sent(modseq)
-                yield r.FetchResponse(seq, [*((("UID", uid),) if cmd.uid or self.qresync else ()),
+                yield r.FetchResponse(seq, [*((("UID", uid),) if uid_fetch or self.qresync else ()),
                                             modseq_item(modseq)])
-        yield from self.sync(backend.state(account, self.name), expunges=False)
-        yield from self.done(cmd.tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
 
     def _store(self, cmd: c.Store, session: Session) -> Iterator[r.Response]:
         if self.readonly:
@@ -373,7 +369,7 @@ class SelectedMailbox:
             if not self.state.highestmodseq:
                 raise ImapBad(f"STORE UNCHANGEDSINCE {NONPERMANENT}")
             yield from session.condstore_on()
-        given = frozenset(_canonical(f) for f in cmd.flags)
+        given = frozenset(canonical(f) for f in cmd.flags)
         done: list[tuple[int, int, frozenset[str], int]] = []  # every change is made before any reply
         modified: list[int] = []  # RFC 7162 3.1.3: changed since UNCHANGEDSINCE, left alone
         batch: list[tuple[int, int, frozenset[str], int]] = []  # (seq, uid, flags, modseq) to change in one go
@@ -535,10 +531,10 @@ class SelectedMailbox:
             if not move and new:  # RFC 3501 6.4.7: a failed COPY leaves the destination as it was
                 session.backend.expunge(account, dest, new)
             elif move and done:  # RFC 6851 3.3: each message moved or untouched; tell what moved
-                yield r.ok(None, "Moved in part", _copyuid(dest_state.uidvalidity, done, new))
+                yield r.ok(None, "Moved in part", copyuid(dest_state.uidvalidity, done, new))
                 yield from self.sync(session.backend.state(account, self.name), expunges=True)
             raise
-        code = _copyuid(dest_state.uidvalidity, uids, new)
+        code = copyuid(dest_state.uidvalidity, uids, new)
         if not move:
             yield r.ok(cmd.tag, f"{prefix}COPY completed", code)
             return
@@ -562,12 +558,6 @@ class SelectedMailbox:
         yield from self.done(cmd.tag, f"{'UID ' if cmd.uids is not None else ''}EXPUNGE completed")
 
 
-def _copyuid(uidvalidity: int, uids: list[int], new: list[int]) -> r.ResponseCode | None:
-    """COPYUID (RFC 4315 3), or None when some copies are stored without a UID yet (maildir_backend._publish)."""
-    if len(new) != len(uids):
-        return None
-    return r.ResponseCode("COPYUID", f"{uidvalidity} {_uid_set(uids)} {_uid_set(new)}")
-
 def _account(session: Session) -> str:
     assert session.account is not None
     return session.account
@@ -577,18 +567,3 @@ def _told(session: Session, mailbox: str, modseq: int) -> list[int] | None:
     """The backend's UIDs expunged after ``modseq`` (None: it cannot tell, or keeps no such memory)."""
     fn: Callable[[str, str, int], list[int] | None] | None = getattr(session.backend, "vanished", None)
     return fn(_account(session), mailbox, modseq) if fn is not None else None
-
-
-def _canonical(flag: str) -> str:
-    """System flags are case-insensitive (RFC 3501 2.3.2); keep their canonical spelling."""
-    for sys_flag in SYSTEM_FLAGS:
-        if flag.lower() == sys_flag.lower():
-            return sys_flag
-    return flag
-
-
-def _uid_set(uids: list[int]) -> str:
-    """A uid-set for COPYUID (RFC 4315 3): compressed when ascending, else listed in order."""
-    if uids == sorted(uids):
-        return str(SequenceSet.of(uids))
-    return ",".join(str(u) for u in uids)

@@ -5,15 +5,20 @@ one chunk, bytes arriving while the task is busy on the worker, and a client tha
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
+import threading
+import time
 
 import pytest
 
 from agentmail.imap import connection
+from agentmail.imap.protocol import response as r
 from tests.imap.server.conftest import Live
 from tests.imap.server.test_fairness import Raw, login
 from tests.imap.server.test_stream import fill
+from tests.support import wait
 
 
 def logged_in(live: Live) -> Raw:
@@ -98,3 +103,79 @@ def test_commands_before_a_half_close_are_all_answered(live: Live) -> None:
     assert tagged(data) == [b"t1", b"t2", b"t3", b"t4"]
     assert data.endswith(b"* BYE Logging out\r\nt4 OK LOGOUT completed\r\n")
     sock.close()
+
+
+def test_done_sent_while_an_idle_poll_runs_on_the_worker_ends_idle_in_order(live: Live,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bytes that come while IDLE's poll runs on the worker are held; the next wait must look at them first, or DONE
+    waits for the next poll and later bytes overtake it (a reply to `DONE` as a command, t3 never answered)."""
+    from agentmail.imap.session.session import Session
+
+    polled = threading.Event()
+    slow = Session.idle_poll
+
+    def idle_poll(self: Session) -> list[r.Response]:
+        polled.set()
+        time.sleep(0.3)  # long enough for DONE to arrive meanwhile
+        return slow(self)
+
+    monkeypatch.setattr(Session, "idle_poll", idle_poll)
+    monkeypatch.setattr(connection.Connection, "_current", lambda self, session, event: False)  # poll on the worker
+    fill(live, 3)
+    conn = logged_in(live)
+    conn.sock.sendall(b"t1 SELECT INBOX\r\n")
+    conn.read_until(b"t1 ")
+    conn.sock.sendall(b"t2 IDLE\r\n")
+    assert conn.read_until(b"+ ").startswith(b"+ idling")
+    polled.clear()
+    assert polled.wait(wait.DEADLINE)
+    conn.sock.sendall(b"DONE\r\n")  # during the poll
+    time.sleep(0.5)  # the poll is over, the next wait has begun
+    conn.sock.sendall(b"t3 NOOP\r\n")
+    data = conn.read_until(b"t3 ")
+    assert tagged(data) == [b"t2", b"t3"], data
+    assert b"t2 OK IDLE terminated" in data and b"BAD" not in data
+    conn.close()
+
+
+def test_a_client_that_never_reads_cannot_fill_the_parser(live: Live) -> None:
+    """Pipelined commands sent without reading the replies: reading stops once a command and a read beyond it are
+    buffered (the replies back up first), so the parser's buffer stays small before login too."""
+    sock = socket.create_connection(("127.0.0.1", live.port), timeout=wait.DEADLINE)
+    sock.recv(4096)
+    wait.until(lambda: len(live.server.server.waiting) == 1, "the connection waiting to log in")
+    conn = next(iter(live.server.server.waiting))
+    flood = b"a NOOP\r\n" * 100_000  # 800 KB a go
+    sent, peak = 0, 0
+    sock.settimeout(0.2)
+    with contextlib.suppress(TimeoutError, OSError):
+        while sent < 40_000_000:
+            sent += sock.send(flood)
+            peak = max(peak, conn.parser.buffered)
+    peak = max(peak, conn.parser.buffered)
+    assert sent >= 1_000_000  # the flood did go out (the kernel's buffers and ours)
+    assert peak <= 4 * connection.HOLD, peak
+    sock.close()
+
+
+def test_a_bug_on_the_fast_path_ends_the_connection_before_the_next_command(live: Live,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: connection.Connection, session: object, event: object) -> bool:
+        if getattr(event, "mailbox", None) == "boom":
+            raise RuntimeError("a bug")
+        return True
+
+    monkeypatch.setattr(connection.Connection, "_current", broken)
+    box = live.store.box("bob")
+    conn = logged_in(live)
+    assert b"t0 OK" in conn.cmd("t0", "CREATE Scratch")
+    conn.sock.sendall(b"t1 STATUS boom (MESSAGES)\r\nt2 DELETE Scratch\r\n")  # one packet: both read at once
+    data = conn.buf
+    while chunk := conn.sock.recv(4096):  # b"" once the server closes it; the socket timeout fails the test
+        data += chunk
+    assert b"t2 " not in data
+    conn.close()
+    other = logged_in(live)  # the worker runs jobs in order: a DELETE the old task sent there would be done by now
+    assert b' Scratch\r\n' in other.cmd("t3", 'LIST "" Scratch')
+    assert (box / ".Scratch").is_dir()  # the command after the failed one never ran
+    other.close()

@@ -19,7 +19,7 @@ from agentmail.imap.protocol import commands as c
 from agentmail.imap.protocol.errors import ImapNo
 from agentmail.imap.protocol.response import Human, encode_value
 from agentmail.imap.protocol.seqset import SequenceSet
-from agentmail.imap.session.selected import internaldate
+from agentmail.imap.session.flagtext import internaldate
 from tests.imap.server.conftest import Live
 from tests.support.store import Store
 

@@ -10,13 +10,16 @@ cache built from nothing over the same files.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
+import pytest
 from imapclient import IMAPClient
 
 from agentmail.agent.mailbox import announce, set_flags, unread
 from agentmail.imap.maildir.mailcache import MailboxCache
+from agentmail.imap.protocol.errors import ImapNo
 from agentmail.store import changelog
 from agentmail.store.maildir import Maildir
 from tests.imap.server.conftest import Live
@@ -294,3 +297,70 @@ def test_a_bulk_store_is_one_line_per_batch(live: Live) -> None:
     unread(live.store.cfg, "bob")
     assert len(log(live).read_text().splitlines()) == lines + 4  # followed: no marker-only line
     assert seen_by(c) == truth(box)
+
+
+def test_a_fetch_of_unseen_bodies_is_one_line_per_batch(live: Live) -> None:
+    box = live.store.box("bob")
+    names = [live.store.send("alice", "bob", f"fresh {n}") for n in range(3)]
+    c = live.client("bob")
+    c.select_folder("INBOX")
+    lines = len(log(live).read_text().splitlines())
+    got = c.fetch([1, 2, 3], ["BODY[]"])  # sets \Seen on all three (RFC 3501 6.4.5)
+    assert all(b"\\Seen" in v[b"FLAGS"] for v in got.values())
+    new = log(live).read_text().splitlines()[lines:]
+    assert len(new) == 1
+    parsed = changelog.parse_line(new[0])
+    assert parsed is not None
+    assert sorted(parsed[2]) == sorted([("+", "cur", n + ":2,S") for n in names] + [("-", "cur", n + ":2,")
+                                                                                    for n in names])
+    assert seen_by(c) == truth(box)
+
+
+def test_a_store_while_the_log_is_locked_goes_ahead_unlogged(live: Live) -> None:
+    """Another process holding the folder's log (a relisting `agentmail inbox`): the STORE does not wait for it
+    (backend.LOG_WAIT), its change is unlogged, and the CLI's cache finds it by listing."""
+    box = live.store.box("bob")
+    fill(box, 20)
+    c = live.client("bob")
+    c.select_folder("INBOX")
+    before = {(i.subdir, i.filename) for i in unread(live.store.cfg, "bob")}
+    lines = log(live).read_text().splitlines()
+    fd = os.open(log(live), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        uid = c.search(["UNSEEN"])[0]
+        c.add_flags([uid], [b"\\Seen"])
+    finally:
+        os.close(fd)
+    assert log(live).read_text().splitlines()[:len(lines)] == lines
+    assert not any((changelog.parse_line(line) or ({}, {}, []))[2]
+                   for line in log(live).read_text().splitlines()[len(lines):])  # no names: at most a marker
+    after = {(i.subdir, i.filename) for i in unread(live.store.cfg, "bob")}
+    assert len(after) == len(before) - 1
+    assert seen_by(c) == truth(box)
+
+
+def test_a_store_into_a_folder_gone_meanwhile_fails(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rename fails and the fresh look finds the folder gone (or turned odd) rather than the message: the STORE
+    fails with that error, instead of leaving the message out as if it were expunged."""
+    from agentmail.errors import AgentmailError
+    from agentmail.imap.maildir.backend import MaildirBackend
+
+    fill(live.store.box("bob"), 3)
+    backend = backend_of(live)
+    backend.state("bob", "INBOX")
+    entry = MaildirBackend._entry
+
+    def gone(self: MaildirBackend, cache: MailboxCache, uid: int, fresh: bool = False) -> object:
+        if fresh:
+            raise ImapNo("Mailbox doesn't exist", "NONEXISTENT")
+        return entry(self, cache, uid, fresh)
+
+    def renamed_away(*_: object) -> str:
+        raise AgentmailError("no such message file")
+
+    monkeypatch.setattr(MaildirBackend, "_entry", gone)
+    monkeypatch.setattr(Maildir, "set_flags", renamed_away)
+    with pytest.raises(ImapNo) as err:
+        backend.store_flags("bob", "INBOX", [(1, frozenset({"\\Flagged"}))])
+    assert err.value.code is not None and err.value.code.name == "NONEXISTENT"
