@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -127,6 +128,7 @@ def main() -> None:
             dc.stop()
         for proc in echoes:
             proc.kill()
+        shutil.rmtree(top, ignore_errors=True)
 
 
 if __name__ == "__main__":
