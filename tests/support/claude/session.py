@@ -31,7 +31,7 @@ from typing import Any
 from tests.support import checkout
 from tests.support.claude import procs
 from tests.support.claude.home import claude_env, make_home
-from tests.support.claude.standin import Json, Replies, StandIn, is_prompt, newest_user_text
+from tests.support.claude.standin import Json, Replies, StandIn, is_prompt, newest_user_text, turn_texts
 from tests.support.claude.tmux import TmuxClaude
 from tests.support.store import BIN_DIR
 from tests.support.wait import until
@@ -151,7 +151,12 @@ class ClaudeSession:
         self.tmux.wait_idle(timeout)
         seq = self.last_seq()
         self.tmux.type(text)
-        entry = self.wait_request(is_prompt, f"for the prompt {text!r}", timeout, seq)
+
+        def typed(entry: Json) -> bool:  # this prompt's request, not a late one of the turn before (a request with
+            # tools that Claude Code sends after a turn, on a loaded machine after `seq` was read)
+            return is_prompt(entry) and any(text in t for t in turn_texts(entry))
+
+        entry = self.wait_request(typed, f"for the prompt {text!r}", timeout, seq)
         if idle:
             self.tmux.wait_idle(timeout)
         return entry
